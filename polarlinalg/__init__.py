@@ -1,0 +1,36 @@
+"""polarlinalg: polar decomposition and PolarGrad-type optimizers for every array framework.
+
+Written once against the Python Array API standard; runs unchanged on NumPy,
+PyTorch, JAX, CuPy and array-api-strict.  The framework is detected from the
+arrays you pass; importing polarlinalg imports none of them.
+
+Main entry points
+-----------------
+polar
+    Polar decomposition ``a = u h`` (or ``h u``), batched, real or complex.
+orthogonalize
+    The polar factor ``u`` alone (the Muon/PolarGrad "orthogonalisation").
+polar_express_coefficients
+    Design Newton–Schulz schedules (Polar Express) for your own bounds.
+diagnostics
+    Orthogonality, backward error, polar gap, nuclear norm, condition number.
+"""
+
+from polarlinalg import diagnostics
+from polarlinalg._coefficients import COEFFICIENTS
+from polarlinalg._methods import METHODS
+from polarlinalg._polar import PolarResult, orthogonalize, polar
+from polarlinalg._polar_express import polar_express_coefficients
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "COEFFICIENTS",
+    "METHODS",
+    "PolarResult",
+    "__version__",
+    "diagnostics",
+    "orthogonalize",
+    "polar",
+    "polar_express_coefficients",
+]

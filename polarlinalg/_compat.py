@@ -1,0 +1,100 @@
+"""Thin per-framework adapters for the core.
+
+This is the only core module that knows framework names.  Everything else is
+written against the Python Array API standard and receives its namespace from
+:func:`array_namespace`.  No framework is imported here: a framework's module
+is looked up in ``sys.modules`` only once an array of that framework has been
+seen, so ``import polarlinalg`` never imports torch, jax or cupy.
+"""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+
+__all__ = [
+    "array_namespace",
+    "dtype_from_name",
+    "is_traced",
+]
+
+
+def _torch_module() -> ModuleType | None:
+    return sys.modules.get("torch")
+
+
+def array_namespace(*arrays: Any) -> ModuleType:
+    """Return the Array API namespace of ``arrays``.
+
+    PyTorch tensors take a direct path to ``array_api_compat.torch``: the
+    generic look-up goes through ``functools.lru_cache`` wrappers that
+    TorchDynamo can only trace with warnings, and this path keeps
+    ``torch.compile(..., fullgraph=True)`` of the public functions clean.
+
+    Raises
+    ------
+    TypeError
+        If the arguments are not arrays of one supported framework.
+    """
+    torch = _torch_module()
+    if torch is not None and arrays and all(isinstance(a, torch.Tensor) for a in arrays):
+        import array_api_compat.torch as torch_namespace
+
+        return torch_namespace
+    try:
+        return array_api_compat.array_namespace(*arrays)
+    except TypeError as exc:
+        kinds = ", ".join(sorted({type(a).__module__ + "." + type(a).__qualname__ for a in arrays}))
+        raise TypeError(
+            f"expected arrays of one Array API framework (numpy, torch, jax, cupy, "
+            f"array_api_strict); got {kinds}"
+        ) from exc
+
+
+def is_traced(x: Any) -> bool:
+    """Return True when the values of ``x`` cannot be read on the host.
+
+    That is the case for JAX tracers (inside ``jax.jit``, ``vmap``, ``grad``)
+    and for PyTorch tensors while TorchDynamo traces a function
+    (``torch.compile``).  The core uses it to skip value-dependent work that
+    only makes sense eagerly, such as the check for non-finite input.
+    """
+    if array_api_compat.is_lazy_array(x):
+        return True
+    torch = _torch_module()
+    if torch is not None and isinstance(x, torch.Tensor):
+        return bool(torch.compiler.is_compiling())
+    return False
+
+
+def dtype_from_name(xp: ModuleType, name: str) -> Any:
+    """Return the dtype called ``name`` in namespace ``xp``.
+
+    Besides the standard names this knows ``"bfloat16"``, which is not an
+    Array API dtype but exists in PyTorch and JAX.
+
+    Raises
+    ------
+    ValueError
+        If the namespace has no dtype of that name.
+    """
+    dtype = getattr(xp, name, None)
+    if dtype is None and name == "bfloat16":
+        if array_api_compat.is_torch_namespace(xp):
+            torch = _torch_module()
+            dtype = None if torch is None else torch.bfloat16
+    if dtype is None or (callable(dtype) and not _is_dtype_object(xp, dtype)):
+        raise ValueError(f"the {xp.__name__} namespace has no dtype named {name!r}")
+    return dtype
+
+
+def _is_dtype_object(xp: ModuleType, dtype: Any) -> bool:
+    # numpy and jax dtypes are classes (callable); make sure it is one.
+    try:
+        xp.isdtype(dtype, "numeric")
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,138 @@
+"""Dtype rules shared by every method.
+
+* The result has the input's dtype; integer and boolean input is promoted to
+  the namespace's default real floating dtype (as NumPy and SciPy do).
+* Polynomial (matmul-only) methods compute in the input dtype, bfloat16 and
+  float16 included; factorization methods (QR, Cholesky, SVD) compute
+  bfloat16/float16 input in float32, because no framework factorizes in half
+  precision.  ``compute_dtype`` overrides either choice.
+* Norms that normalise an iteration are taken in at least float32.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from polarlinalg._compat import dtype_from_name
+
+__all__ = [
+    "DtypePlan",
+    "at_least_float32",
+    "is_complex",
+    "is_low_precision",
+    "plan_dtypes",
+    "real_dtype",
+]
+
+
+class DtypePlan(NamedTuple):
+    """The dtypes of one call: the result's and the computation's."""
+
+    result: Any
+    compute: Any
+
+
+def is_complex(xp: ModuleType, dtype: Any) -> bool:
+    """Return True for complex floating dtypes."""
+    return bool(xp.isdtype(dtype, "complex floating"))
+
+
+def is_low_precision(xp: ModuleType, dtype: Any) -> bool:
+    """Return True for floating dtypes narrower than 32 bits (float16, bfloat16)."""
+    return bool(xp.isdtype(dtype, "real floating")) and xp.finfo(dtype).bits < 32
+
+
+def real_dtype(xp: ModuleType, dtype: Any) -> Any:
+    """Return the real dtype of the same precision (complex64 → float32)."""
+    if is_complex(xp, dtype):
+        return xp.float64 if dtype == xp.complex128 else xp.float32
+    return dtype
+
+
+def at_least_float32(xp: ModuleType, dtype: Any) -> Any:
+    """Return ``dtype`` widened to at least 32 bits (float16/bfloat16 → float32)."""
+    return xp.float32 if is_low_precision(xp, dtype) else dtype
+
+
+def _floating_result_dtype(xp: ModuleType, dtype: Any, device: Any) -> Any:
+    try:
+        inexact = xp.isdtype(dtype, ("real floating", "complex floating"))
+        integral = xp.isdtype(dtype, ("integral", "bool"))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"unsupported dtype {dtype}: polarlinalg works on the Array API's "
+            "floating, complex, integer and boolean dtypes (and bfloat16 in torch and jax)"
+        ) from exc
+    if inexact:
+        return dtype
+    if integral:
+        info = xp.__array_namespace_info__()
+        return info.default_dtypes(device=device)["real floating"]
+    raise TypeError(f"unsupported dtype {dtype}")
+
+
+def _resolve_name(xp: ModuleType, compute_dtype: Any) -> Any:
+    if isinstance(compute_dtype, str):
+        return dtype_from_name(xp, compute_dtype)
+    return compute_dtype
+
+
+def plan_dtypes(
+    xp: ModuleType,
+    dtype: Any,
+    device: Any,
+    *,
+    compute_dtype: Any,
+    low_precision_ok: bool,
+    method: str,
+) -> DtypePlan:
+    """Decide the result and compute dtypes of one call.
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace.
+    dtype : dtype
+        The input's dtype.
+    device : device
+        The input's device (for the default floating dtype).
+    compute_dtype : dtype, str or None
+        The caller's override, a dtype of ``xp`` or its name.
+    low_precision_ok : bool
+        Whether the method may compute in float16/bfloat16.
+    method : str
+        Method name, for error messages.
+
+    Returns
+    -------
+    DtypePlan
+    """
+    result = _floating_result_dtype(xp, dtype, device)
+    if compute_dtype is None:
+        compute = result if low_precision_ok else at_least_float32(xp, result)
+        return DtypePlan(result, compute)
+    compute = _resolve_name(xp, compute_dtype)
+    try:
+        ok = xp.isdtype(compute, ("real floating", "complex floating"))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"compute_dtype must be a floating dtype of {xp.__name__}; got {compute_dtype!r}"
+        )
+    if is_complex(xp, result) and not is_complex(xp, compute):
+        raise ValueError(
+            f"compute_dtype={compute_dtype!r} is real but the input is complex ({result}); "
+            "use a complex compute dtype"
+        )
+    if not is_complex(xp, result) and is_complex(xp, compute):
+        raise ValueError(
+            f"compute_dtype={compute_dtype!r} is complex but the input is real ({result})"
+        )
+    if is_low_precision(xp, compute) and not low_precision_ok:
+        raise ValueError(
+            f"method {method!r} factorizes (QR/Cholesky/SVD) and cannot compute in "
+            f"{compute_dtype!r}; use float32 or wider"
+        )
+    return DtypePlan(result, compute)

@@ -1,0 +1,86 @@
+"""Small matrix helpers on the Array API standard, shared by the methods.
+
+Every function takes the namespace ``xp`` first and works on stacks of
+matrices (the last two axes), real or complex.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import array_api_compat
+
+from polarlinalg._dtypes import at_least_float32, is_complex, real_dtype
+
+__all__ = [
+    "conj_transpose",
+    "eye_like",
+    "frobenius_norm",
+    "real_inner",
+    "safe_divisor",
+    "safe_reciprocal",
+    "symmetrize",
+]
+
+
+def conj_transpose(xp: ModuleType, x: Any) -> Any:
+    """Return the conjugate transpose of the last two axes (a plain transpose when real)."""
+    xt = xp.matrix_transpose(x)
+    return xp.conj(xt) if is_complex(xp, x.dtype) else xt
+
+
+def symmetrize(xp: ModuleType, h: Any) -> Any:
+    """Return the Hermitian part ``(h + hᴴ)/2``."""
+    return (h + conj_transpose(xp, h)) * 0.5
+
+
+def eye_like(xp: ModuleType, x: Any, n: int) -> Any:
+    """Return the ``n × n`` identity with the dtype and device of ``x``."""
+    return xp.eye(n, dtype=x.dtype, device=array_api_compat.device(x))
+
+
+def frobenius_norm(xp: ModuleType, x: Any) -> Any:
+    """Return ``‖x‖_F`` of each matrix, shape ``(..., 1, 1)``, in at least float32.
+
+    The matrix is first divided by its largest magnitude, so the sum of
+    squares can neither overflow nor underflow (a float16 gradient of 1e3 or a
+    float32 matrix of 1e-25 still gets its true norm).  An all-zero matrix has
+    norm exactly 0.
+    """
+    dtype = at_least_float32(xp, real_dtype(xp, x.dtype))
+    mag = xp.abs(x)
+    if mag.dtype != dtype:
+        mag = xp.astype(mag, dtype)
+    peak = xp.max(mag, axis=(-2, -1), keepdims=True)
+    scaled = mag / safe_divisor(xp, peak)
+    return peak * xp.linalg.vector_norm(scaled, axis=(-2, -1), keepdims=True)
+
+
+def safe_divisor(xp: ModuleType, s: Any) -> Any:
+    """Return ``s`` with zeros replaced by ones, so dividing by it never gives NaN."""
+    return xp.where(s == 0, xp.ones_like(s), s)
+
+
+def safe_reciprocal(xp: ModuleType, s: Any) -> Any:
+    """Return ``1/s`` where ``s != 0`` and ``0`` where ``s == 0``.
+
+    Dividing a zero matrix by its (zero) norm this way gives zeros, not NaN.
+    """
+    return xp.where(s == 0, xp.zeros_like(s), 1.0 / safe_divisor(xp, s))
+
+
+def real_inner(xp: ModuleType, a: Any, b: Any) -> Any:
+    """Return ``Re⟨a, b⟩ = Re Σ conj(a) ⊙ b`` per matrix, shape ``(...)``.
+
+    Half-precision inputs are widened to float32 first, so the sum keeps its
+    accuracy; the result has that (at least 32-bit, real) dtype.
+    """
+    wide = at_least_float32(xp, a.dtype)
+    if a.dtype != wide:
+        a, b = xp.astype(a, wide), xp.astype(b, wide)
+    elif b.dtype != wide:
+        b = xp.astype(b, wide)
+    prod = xp.conj(a) * b if is_complex(xp, a.dtype) else a * b
+    total = xp.sum(prod, axis=(-2, -1))
+    return xp.real(total) if is_complex(xp, total.dtype) else total

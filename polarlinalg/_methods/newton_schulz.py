@@ -1,0 +1,115 @@
+"""The Newton–Schulz family: odd polynomial iterations driven by a schedule.
+
+Starting from ``X₀ = A / (s·‖A‖_F)`` (all singular values in ``[0, 1/s]``),
+each step applies one odd quintic to the singular values,
+
+    X ← a X + b (XXᴴ) X + c (XXᴴ)² X = (aI + bG + cG²) X,   G = XXᴴ,
+
+with its own row ``(a, b, c)`` of a coefficient schedule.  The singular
+vectors never change; after ``k`` steps ``X_k = P φ(Σ) Qᴴ`` with ``φ`` the
+composition of the ``k`` quintics, so ``X_k`` is the polar factor up to how
+close ``φ`` maps the singular values to 1.  Only matrix products: fast on
+accelerators and usable in bfloat16, but approximate (each schedule has a
+documented output band).
+
+Cost per step on the short side (``x`` is ``k × N``, ``k ≤ N``): ``2k²N + k³``
+multiply-adds (``G``, ``G²``, ``(bG + cG²) X``); ``k²N`` for cubic rows
+(``c = 0``).
+
+References
+----------
+Schulz (1933); Higham, *Functions of Matrices*, SIAM 2008, §8.3; Jordan et al.,
+"Muon" (2024); Amsel, Persson, Musco, Gower, "The Polar Express",
+arXiv:2505.16932 (2025); Grishina et al., "CANS", arXiv:2506.10935 (2025).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from polarlinalg._coefficients import Schedule, apply_schedule, resolve_schedule
+from polarlinalg._linalg import conj_transpose
+from polarlinalg._methods._base import Method
+from polarlinalg._methods._scaling import normalise_frobenius
+
+__all__ = ["NEWTON_SCHULZ", "POLAR_EXPRESS", "SchedulePlan", "iterate", "plan_schedule"]
+
+DEFAULT_STEPS = 5
+POLAR_EXPRESS_SAFETY = 1.01
+
+
+class SchedulePlan(NamedTuple):
+    """A resolved schedule: one row per step, and the normalisation safety factor."""
+
+    rows: Schedule
+    safety: float
+
+
+def check_safety(value: Any) -> float:
+    """Return the safety factor as a float, or raise ValueError outside ``[1, 2)``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 1.0 <= value < 2.0:
+        raise ValueError(f"safety must be a real number in [1, 2); got {value!r}")
+    return float(value)
+
+
+def plan_schedule(
+    steps: int | None, coefficients: Any, options: Mapping[str, Any], default: str
+) -> SchedulePlan:
+    """Resolve ``coefficients`` (default ``default``) to ``steps`` rows with the safety factor."""
+    rows = resolve_schedule(default if coefficients is None else coefficients)
+    safety = check_safety(options["safety"])
+    n = DEFAULT_STEPS if steps is None else steps
+    return SchedulePlan(apply_schedule(rows, n, safety), safety)
+
+
+def quintic_step(xp: ModuleType, x: Any, row: tuple[float, float, float]) -> Any:
+    """One step ``x ← a x + (b G + c G²) x`` with ``G = x xᴴ`` (``x`` wide)."""
+    a, b, c = row
+    g = x @ conj_transpose(xp, x)
+    poly = b * g if c == 0.0 else b * g + c * (g @ g)
+    return a * x + poly @ x
+
+
+def iterate(xp: ModuleType, x: Any, rows: Schedule) -> Any:
+    """Apply the schedule ``rows`` to an already normalised wide stack ``x``."""
+    for row in rows:
+        x = quintic_step(xp, x, row)
+    return x
+
+
+def _run(xp: ModuleType, x: Any, plan: SchedulePlan) -> Any:
+    return iterate(xp, normalise_frobenius(xp, x, plan.safety), plan.rows)
+
+
+NEWTON_SCHULZ = Method(
+    name="newton_schulz",
+    summary="odd-quintic Newton–Schulz iteration with any coefficient schedule (default 'muon')",
+    family="polynomial",
+    orientation="wide",
+    low_precision=True,
+    default_steps=DEFAULT_STEPS,
+    takes_coefficients=True,
+    configure=lambda steps, coefficients, options: plan_schedule(
+        steps, coefficients, options, default="muon"
+    ),
+    run=_run,
+    options={"safety": 1.0},
+)
+
+POLAR_EXPRESS = Method(
+    name="polar_express",
+    summary="Newton–Schulz with the Polar Express minimax schedule and safety factor 1.01",
+    family="polynomial",
+    orientation="wide",
+    low_precision=True,
+    default_steps=DEFAULT_STEPS,
+    takes_coefficients=True,
+    configure=lambda steps, coefficients, options: plan_schedule(
+        steps, coefficients, options, default="polar_express"
+    ),
+    run=_run,
+    options={"safety": POLAR_EXPRESS_SAFETY},
+)

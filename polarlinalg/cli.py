@@ -1,0 +1,101 @@
+"""Command-line interface: ``polarlinalg validate`` (and ``python -m polarlinalg``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _csv(text: str) -> list[str]:
+    return [part for part in text.replace(" ", "").split(",") if part]
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from polarlinalg import validate
+    from polarlinalg.backends import BACKEND_NAMES, available_backends, enable_jax_x64
+
+    try:
+        enable_jax_x64()  # float64 rows on JAX; this process only
+    except ImportError:
+        pass
+    start = time.perf_counter()
+    try:
+        found = available_backends(args.backends)
+        rows = validate.run(
+            backends=[b.name for b in found], methods=args.methods, dtypes=args.dtypes
+        )
+    except ValueError as exc:
+        print(f"polarlinalg validate: error: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - start
+    print(validate.format_table(rows))
+    failed = [r for r in rows if not r.passed]
+    names = ", ".join(b.name for b in found)
+    missing = [n for n in BACKEND_NAMES if n not in {b.name for b in found}]
+    print()
+    print(
+        f"{len(rows)} rows on {names}: {len(rows) - len(failed)} passed, {len(failed)} failed "
+        f"({elapsed:.1f} s)"
+    )
+    if missing and args.backends is None:
+        print(f"not installed or no device here: {', '.join(missing)}")
+    if args.json:
+        Path(args.json).write_text(validate.to_json(rows) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    if not rows:
+        print("polarlinalg validate: error: nothing was validated", file=sys.stderr)
+        return 1
+    return 1 if failed else 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    from polarlinalg import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="polarlinalg",
+        description="Polar decomposition for every Array API framework.",
+    )
+    parser.add_argument("--version", action="version", version=f"polarlinalg {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    val = commands.add_parser(
+        "validate",
+        help="check every method on every installed backend against float64 references",
+        description=(
+            "Run every polar method on every installed backend and dtype over a fixed suite "
+            "of matrices, compare with float64 SVD references, print a table and exit with "
+            "status 1 if any row fails its documented tolerance."
+        ),
+    )
+    val.add_argument(
+        "--backends",
+        type=_csv,
+        default=None,
+        help="comma-separated backends (default: all installed; env POLARLINALG_BACKENDS)",
+    )
+    val.add_argument(
+        "--methods", type=_csv, default=None, help="comma-separated methods (default: all)"
+    )
+    val.add_argument(
+        "--dtypes",
+        type=_csv,
+        default=None,
+        help="comma-separated dtypes among float32,float64,bfloat16 (default: all)",
+    )
+    val.add_argument("--json", metavar="PATH", default=None, help="also write the rows as JSON")
+    val.set_defaults(func=_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
