@@ -70,13 +70,21 @@ COEFFICIENTS: Mapping[str, Schedule] = MappingProxyType(_TABLE)
 """Published coefficient schedules by name (read-only)."""
 
 
+def _as_list(obj: object) -> list | None:
+    """Return the items of a sequence or 1-d array-like, or None for anything else."""
+    if isinstance(obj, (str, bytes)) or not hasattr(obj, "__len__") or not hasattr(obj, "__iter__"):
+        return None
+    return list(obj)
+
+
 def _check_row(i: int, row: object) -> Row:
-    if isinstance(row, str) or not isinstance(row, Sequence) or len(row) != 3:
+    values = _as_list(row)
+    if values is None or len(values) != 3:
         raise ValueError(
             f"coefficient row {i} must be a sequence (a, b, c) of three numbers; got {row!r}"
         )
     out = []
-    for value in row:
+    for value in values:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(f"coefficient row {i} must hold real numbers; got {row!r}")
         value = float(value)
@@ -112,12 +120,13 @@ def resolve_schedule(coefficients: str | Sequence[Sequence[float]]) -> Schedule:
                 f"unknown coefficient schedule {coefficients!r}; choose one of {names} "
                 "or pass a sequence of (a, b, c) rows"
             ) from None
-    if not isinstance(coefficients, Sequence) or len(coefficients) == 0:
+    rows = _as_list(coefficients)
+    if not rows:
         raise ValueError(
             "coefficients must be a schedule name or a non-empty sequence of (a, b, c) rows; "
             f"got {coefficients!r}"
         )
-    return tuple(_check_row(i, row) for i, row in enumerate(coefficients))
+    return tuple(_check_row(i, row) for i, row in enumerate(rows))
 
 
 def apply_schedule(rows: Schedule, steps: int, safety: float = 1.0) -> Schedule:

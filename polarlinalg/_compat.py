@@ -17,6 +17,7 @@ import array_api_compat
 
 __all__ = [
     "array_namespace",
+    "device",
     "dtype_from_name",
     "is_traced",
 ]
@@ -54,20 +55,35 @@ def array_namespace(*arrays: Any) -> ModuleType:
         ) from exc
 
 
+def device(x: Any) -> Any:
+    """Return the device of array ``x`` (as ``array_api_compat.device``).
+
+    PyTorch tensors answer directly, for the same TorchDynamo reason as in
+    :func:`array_namespace`.
+    """
+    torch = _torch_module()
+    if torch is not None and isinstance(x, torch.Tensor):
+        return x.device
+    return array_api_compat.device(x)
+
+
 def is_traced(x: Any) -> bool:
     """Return True when the values of ``x`` cannot be read on the host.
 
-    That is the case for JAX tracers (inside ``jax.jit``, ``vmap``, ``grad``)
-    and for PyTorch tensors while TorchDynamo traces a function
-    (``torch.compile``).  The core uses it to skip value-dependent work that
-    only makes sense eagerly, such as the check for non-finite input.
+    That is the case for JAX tracers (inside ``jax.jit``, ``vmap``, ``grad``),
+    for PyTorch tensors while TorchDynamo traces a function
+    (``torch.compile``), and for lazy arrays such as Dask's.  The core uses it
+    to skip value-dependent work that only makes sense eagerly, such as the
+    check for non-finite input.
     """
-    if array_api_compat.is_lazy_array(x):
-        return True
     torch = _torch_module()
     if torch is not None and isinstance(x, torch.Tensor):
         return bool(torch.compiler.is_compiling())
-    return False
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(x, jax.Array):
+        # Concrete JAX arrays can be read (eager mode); tracers cannot.
+        return isinstance(x, jax.core.Tracer)
+    return bool(array_api_compat.is_lazy_array(x))
 
 
 def dtype_from_name(xp: ModuleType, name: str) -> Any:

@@ -9,8 +9,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-import array_api_compat
-
+from polarlinalg._compat import device
 from polarlinalg._dtypes import at_least_float32, is_complex, real_dtype
 
 __all__ = [
@@ -37,7 +36,7 @@ def symmetrize(xp: ModuleType, h: Any) -> Any:
 
 def eye_like(xp: ModuleType, x: Any, n: int) -> Any:
     """Return the ``n × n`` identity with the dtype and device of ``x``."""
-    return xp.eye(n, dtype=x.dtype, device=array_api_compat.device(x))
+    return xp.eye(n, dtype=x.dtype, device=device(x))
 
 
 def frobenius_norm(xp: ModuleType, x: Any) -> Any:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
-import array_api_compat
-
-from polarlinalg._compat import array_namespace, is_traced
+from polarlinalg._compat import array_namespace, device, is_traced
 from polarlinalg._dtypes import plan_dtypes
 from polarlinalg._linalg import conj_transpose, symmetrize
 from polarlinalg._methods import Method, get_method
@@ -44,7 +42,7 @@ def _prepare(
     dtypes = plan_dtypes(
         xp,
         a.dtype,
-        array_api_compat.device(a),
+        device(a),
         compute_dtype=compute_dtype,
         low_precision_ok=method.low_precision,
         method=method.name,

@@ -85,7 +85,7 @@ class Backend:
 
     def asarray(self, a: np.ndarray, dtype: str | None = None) -> Any:
         """Return NumPy array ``a`` as an array of this backend, optionally cast to ``dtype``."""
-        x = self._to_device(np.ascontiguousarray(a), self.device)
+        x = self._to_device(np.asarray(a, order="C"), self.device)
         if dtype is not None:
             target = self.dtype(dtype)
             if target is None:

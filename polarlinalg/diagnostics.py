@@ -16,9 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import array_api_compat
-
-from polarlinalg._compat import array_namespace
+from polarlinalg._compat import array_namespace, device
 from polarlinalg._dtypes import at_least_float32
 from polarlinalg._linalg import conj_transpose, eye_like, frobenius_norm, real_inner, safe_divisor
 
@@ -40,7 +38,7 @@ def _widen(xp: Any, *arrays: Array) -> list[Array]:
     for x in arrays:
         if xp.isdtype(x.dtype, ("integral", "bool")):
             info = xp.__array_namespace_info__()
-            dtype = info.default_dtypes(device=array_api_compat.device(x))["real floating"]
+            dtype = info.default_dtypes(device=device(x))["real floating"]
         else:
             dtype = at_least_float32(xp, x.dtype)
         out.append(x if x.dtype == dtype else xp.astype(x, dtype))

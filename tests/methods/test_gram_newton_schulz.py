@@ -1,0 +1,60 @@
+"""Gram Newton–Schulz: the same iterate as the plain iteration, on the Gram matrix."""
+
+import numpy as np
+import pytest
+from support import POLYNOMIAL, need_dtype, projected_distance, significant, to_f64
+
+from polarlinalg import COEFFICIENTS, orthogonalize
+from polarlinalg._coefficients import apply_schedule, schedule_band
+from polarlinalg.testing import exact_iterate, random_matrix, reference_polar
+
+
+# restart=1: every step recomputes R; 2 and 3: blocks; 10: no restart at all.
+@pytest.mark.parametrize("restart", [1, 2, 3, 10])
+@pytest.mark.parametrize("steps", [5, 7])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
+@pytest.mark.parametrize("shape", [(16, 80), (80, 16), (2, 12, 48)])
+def test_matches_exact_iterate(backend, dtype, steps, restart, shape):
+    need_dtype(backend, dtype)
+    a = backend.asarray(random_matrix(shape, cond=1e3, complex=dtype == "complex128", seed=1), dtype)
+    ref = reference_polar(to_f64(backend, a))
+    u = orthogonalize(a, method="gram_newton_schulz", steps=steps, restart=restart)
+    assert u.shape == a.shape and u.dtype == a.dtype
+    exact, _ = exact_iterate(ref, apply_schedule(COEFFICIENTS["polar_express"], steps, 1.01), 1.01)
+    # Without restarts the rounding of R compounds: about 1e-3 in float32 at κ = 1e3,
+    # against 1e-5 with the default restart (docs/algorithms.md).
+    tol = POLYNOMIAL[dtype] * (1 if restart <= 3 else 10)
+    assert projected_distance(to_f64(backend, u), exact, ref, significant(ref, dtype)) <= tol
+
+
+def test_equals_plain_iteration_in_float64(backend):
+    need_dtype(backend, "float64")
+    a = backend.asarray(random_matrix((24, 200), cond=1e4, seed=2), "float64")
+    for coefficients in ("polar_express", "muon", "cubic"):
+        u_gram = orthogonalize(a, method="gram_newton_schulz", coefficients=coefficients, steps=6)
+        u_plain = orthogonalize(a, method="newton_schulz", coefficients=coefficients, steps=6,
+                                safety=1.01)
+        np.testing.assert_allclose(to_f64(backend, u_gram), to_f64(backend, u_plain), atol=1e-12)
+
+
+@pytest.mark.parametrize("cond", [1e2, 1e3, 1e8])
+def test_bfloat16_stays_in_band(backend, cond):
+    # Without restarts and the float16 working precision, bfloat16 Gram iterations on
+    # these inputs produced singular values of 6 to 3000.
+    need_dtype(backend, "bfloat16")
+    a = backend.asarray(random_matrix((64, 512), cond=cond, seed=3), "bfloat16")
+    ref = reference_polar(to_f64(backend, a))
+    rows = apply_schedule(COEFFICIENTS["polar_express"], 5, 1.01)
+    u = orthogonalize(a, method="gram_newton_schulz")
+    assert u.dtype == a.dtype
+    u64 = to_f64(backend, u)
+    exact, _ = exact_iterate(ref, rows, 1.01)
+    assert projected_distance(u64, exact, ref, significant(ref, "bfloat16")) <= POLYNOMIAL["bfloat16"]
+    ceiling = schedule_band(rows, 1e-6, 1 / 1.01)[1]
+    assert np.linalg.svd(u64, compute_uv=False).max() <= ceiling + 0.05
+
+
+@pytest.mark.parametrize("restart", [0, -1, 1.5, True, "2"])
+def test_bad_restart(restart):
+    with pytest.raises(ValueError, match="restart"):
+        orthogonalize(np.eye(3), method="gram_newton_schulz", restart=restart)

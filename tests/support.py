@@ -1,0 +1,105 @@
+"""Shared helpers of the test suite (importable as ``support``).
+
+Tolerances are by dtype and documented in docs/algorithms.md.  References are
+always NumPy float64 (polarlinalg.testing), never the backend under test.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from polarlinalg.backends import BACKEND_NAMES, Backend, available_backends, enable_jax_x64
+from polarlinalg.testing import Reference
+
+try:
+    enable_jax_x64()
+except ImportError:
+    pass
+
+SELECTED = os.environ.get("POLARLINALG_BACKENDS")
+AVAILABLE: dict[str, Backend] = {b.name: b for b in available_backends(SELECTED)}
+
+# Accurate methods (SVD; the rational methods later): orthogonality and backward
+# error, relative.
+ACCURATE = {"float64": 1e-13, "complex128": 1e-13, "float32": 5e-6, "complex64": 5e-6}
+
+# Polynomial methods: RMS distance per significant singular direction to the
+# exact-arithmetic iterate P φ(Σ) Qᴴ.
+POLYNOMIAL = {
+    "float64": 1e-11,
+    "complex128": 1e-11,
+    "float32": 5e-4,
+    "complex64": 5e-4,
+    "bfloat16": 0.25,
+}
+
+UNIT = {"float64": 2.0**-53, "complex128": 2.0**-53, "float32": 2.0**-24, "complex64": 2.0**-24,
+        "bfloat16": 2.0**-8, "float16": 2.0**-11}
+
+
+def backend_params() -> list:
+    """One pytest param per known backend; unavailable ones are skipped."""
+    wanted = BACKEND_NAMES if not SELECTED else [n.strip() for n in SELECTED.split(",")]
+    params = []
+    for name in BACKEND_NAMES:
+        if name in AVAILABLE:
+            params.append(pytest.param(name, id=name))
+        else:
+            why = "not selected" if name not in wanted else "not installed or no device here"
+            params.append(
+                pytest.param(name, id=name, marks=pytest.mark.skip(reason=f"{name}: {why}"))
+            )
+    return params
+
+
+def get_backend(name: str) -> Backend:
+    """Return an installed backend by name, or skip the test."""
+    if name not in AVAILABLE:
+        pytest.skip(f"{name}: not installed or no device here")
+    return AVAILABLE[name]
+
+
+def need_dtype(backend: Backend, name: str):
+    """Return the backend's dtype ``name`` or skip the test."""
+    dtype = backend.dtype(name)
+    if dtype is None:
+        pytest.skip(f"{backend.name} has no {name}")
+    return dtype
+
+
+def to_f64(backend: Backend, x) -> np.ndarray:
+    """Return ``x`` as a float64 (complex128) NumPy array."""
+    a = backend.to_numpy(x)
+    return a.astype(np.complex128 if np.iscomplexobj(a) else np.float64)
+
+
+def significant(ref: Reference, dtype: str) -> np.ndarray:
+    """Mask of the singular values above the dtype's noise floor ``10·u·‖A‖_F``."""
+    fro = np.sqrt(np.sum(ref.s**2, axis=-1, keepdims=True))
+    return ref.s > 10.0 * UNIT[dtype] * fro
+
+
+def projected_distance(u: np.ndarray, target: np.ndarray, ref: Reference, mask) -> float:
+    """Worst RMS distance ``‖(u − target) Q_s‖_F/√r`` over a stack."""
+    q = ref.qh.conj().swapaxes(-1, -2) * mask[..., None, :]
+    diff = (u - target) @ q
+    num = np.sqrt(np.sum(np.abs(diff) ** 2, axis=(-2, -1)))
+    return float(np.max(num / np.sqrt(np.maximum(mask.sum(axis=-1), 1))))
+
+
+def orthogonality(u: np.ndarray) -> float:
+    """Worst ``‖UᴴU − I‖_F/√k`` over a stack (short side)."""
+    m, n = u.shape[-2:]
+    g = u.conj().swapaxes(-1, -2) @ u if m >= n else u @ u.conj().swapaxes(-1, -2)
+    k = min(m, n)
+    return float(np.max(np.linalg.norm(g - np.eye(k), axis=(-2, -1)) / np.sqrt(k)))
+
+
+def relative_residual(a: np.ndarray, b: np.ndarray) -> float:
+    """Worst ``‖a − b‖_F/‖a‖_F`` over a stack."""
+    num = np.linalg.norm(a - b, axis=(-2, -1))
+    den = np.linalg.norm(a, axis=(-2, -1))
+    return float(np.max(num / np.where(den == 0, 1, den)))
