@@ -36,8 +36,14 @@ POLYNOMIAL = {
     "bfloat16": 0.25,
 }
 
-UNIT = {"float64": 2.0**-53, "complex128": 2.0**-53, "float32": 2.0**-24, "complex64": 2.0**-24,
-        "bfloat16": 2.0**-8, "float16": 2.0**-11}
+UNIT = {
+    "float64": 2.0**-53,
+    "complex128": 2.0**-53,
+    "float32": 2.0**-24,
+    "complex64": 2.0**-24,
+    "bfloat16": 2.0**-8,
+    "float16": 2.0**-11,
+}
 
 
 def backend_params() -> list:

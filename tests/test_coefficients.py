@@ -29,14 +29,22 @@ def test_table_is_read_only():
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match="unknown coefficient schedule 'nope'.*'muon'.*'cubic'"):
+    with pytest.raises(ValueError, match=r"unknown coefficient schedule 'nope'.*'muon'.*'cubic'"):
         resolve_schedule("nope")
 
 
 @pytest.mark.parametrize(
     "rows",
-    [[], [(1.0, 2.0)], [(1.0, 2.0, float("nan"))], ["abc"], [(1.0, True, 0.0)], 3.0,
-     [(1.0, "x", 0.0)], [(1.0, 2.0, math.inf)]],
+    [
+        [],
+        [(1.0, 2.0)],
+        [(1.0, 2.0, float("nan"))],
+        ["abc"],
+        [(1.0, True, 0.0)],
+        3.0,
+        [(1.0, "x", 0.0)],
+        [(1.0, 2.0, math.inf)],
+    ],
 )
 def test_malformed_rows_are_rejected(rows):
     with pytest.raises(ValueError, match="coefficient"):
@@ -78,7 +86,11 @@ def test_muon_band_matches_the_published_one():
 
 @pytest.mark.parametrize(
     ("steps", "low", "high"),
-    [(5, (0.83, 0.86), (1.11, 1.13)), (6, (0.99, 0.996), (1.0005, 1.002)), (7, (0.9999, 1.0), (0.9999, 1.0001))],
+    [
+        (5, (0.83, 0.86), (1.11, 1.13)),
+        (6, (0.99, 0.996), (1.0005, 1.002)),
+        (7, (0.9999, 1.0), (0.9999, 1.0001)),
+    ],
 )
 def test_polar_express_bands(steps, low, high):
     rows = apply_schedule(COEFFICIENTS["polar_express"], steps, 1.01)

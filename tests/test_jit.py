@@ -28,7 +28,7 @@ def test_jax_jit_matches_eager(backend_name, method, dtype):
     atol = 5e-2 if dtype == "bfloat16" else 1e-5
     np.testing.assert_allclose(to_f64(backend, u_jit), to_f64(backend, u_eager), atol=atol)
     g = jax.jit(functools.partial(polar, side="left", method=method))
-    u, h = g(a)
+    _, h = g(a)
     assert h.shape == (3, 24, 24)
 
 
@@ -52,7 +52,9 @@ def test_jax_vmap_and_grad_trace(backend_name):
 
     a = backend.asarray(random_matrix((4, 10, 6), cond=5.0, seed=3), "float32")
     batched = jax.vmap(orthogonalize)(a)
-    np.testing.assert_allclose(to_f64(backend, batched), to_f64(backend, orthogonalize(a)), atol=1e-5)
+    np.testing.assert_allclose(
+        to_f64(backend, batched), to_f64(backend, orthogonalize(a)), atol=1e-5
+    )
     grad = jax.grad(lambda x: jnp.sum(orthogonalize(x) * x))(a[0])
     assert np.all(np.isfinite(to_f64(backend, grad)))
 
@@ -67,15 +69,17 @@ def test_torch_compile_fullgraph(backend_name, method):
 
     torch._dynamo.reset()
     compiler = "inductor" if method == "polar_express" else "aot_eager"
-    f = torch.compile(functools.partial(orthogonalize, method=method), fullgraph=True,
-                      backend=compiler)
+    f = torch.compile(
+        functools.partial(orthogonalize, method=method), fullgraph=True, backend=compiler
+    )
     for dtype in ("float32", "bfloat16"):
         a = backend.asarray(random_matrix((2, 16, 48), cond=20.0, seed=4), dtype)
         u = f(a)
         assert u.dtype == a.dtype and u.shape == a.shape
         atol = 5e-2 if dtype == "bfloat16" else 1e-5
-        np.testing.assert_allclose(to_f64(backend, u), to_f64(backend, orthogonalize(a, method=method)),
-                                   atol=atol)
+        np.testing.assert_allclose(
+            to_f64(backend, u), to_f64(backend, orthogonalize(a, method=method)), atol=atol
+        )
 
 
 @pytest.mark.parametrize("backend_name", ["torch", "torch-cuda"])
@@ -84,9 +88,12 @@ def test_torch_compile_polar_fullgraph(backend_name):
     import torch
 
     torch._dynamo.reset()
-    f = torch.compile(functools.partial(polar, method="polar_express", steps=8), fullgraph=True,
-                      backend="aot_eager")
+    f = torch.compile(
+        functools.partial(polar, method="polar_express", steps=8),
+        fullgraph=True,
+        backend="aot_eager",
+    )
     a = backend.asarray(random_matrix((20, 12), cond=5.0, seed=5), "float32")
-    u, h = f(a)
-    u_ref, h_ref = polar(a, method="polar_express", steps=8)
+    _, h = f(a)
+    _, h_ref = polar(a, method="polar_express", steps=8)
     np.testing.assert_allclose(to_f64(backend, h), to_f64(backend, h_ref), atol=1e-5)

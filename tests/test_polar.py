@@ -43,8 +43,11 @@ def test_output_matches_input_namespace_dtype_and_device(backend, xp, method):
     for dtype in ("float32", "float64", "complex64", "bfloat16"):
         if backend.dtype(dtype) is None or (method == "svd" and dtype == "bfloat16" and False):
             continue
-        a = backend.asarray(random_matrix((6, 4), cond=2.0, seed=2), dtype) if not dtype.startswith(
-            "complex") else backend.asarray(random_matrix((6, 4), complex=True, seed=2), dtype)
+        a = (
+            backend.asarray(random_matrix((6, 4), cond=2.0, seed=2), dtype)
+            if not dtype.startswith("complex")
+            else backend.asarray(random_matrix((6, 4), complex=True, seed=2), dtype)
+        )
         u = orthogonalize(a, method=method)
         u2, h = polar(a, method=method)
         for out in (u, u2, h):
@@ -59,8 +62,14 @@ def test_output_matches_input_namespace_dtype_and_device(backend, xp, method):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_integer_input_is_promoted_to_default_float(backend, xp, method):
-    a = xp.asarray(np.arange(12).reshape(4, 3) % 5 + np.eye(4, 3, dtype=np.int64) * 3,
-                   device=backend.device) if backend.name != "numpy" else np.arange(12).reshape(4, 3)
+    a = (
+        xp.asarray(
+            np.arange(12).reshape(4, 3) % 5 + np.eye(4, 3, dtype=np.int64) * 3,
+            device=backend.device,
+        )
+        if backend.name != "numpy"
+        else np.arange(12).reshape(4, 3)
+    )
     default = xp.__array_namespace_info__().default_dtypes(device=backend.device)["real floating"]
     u = orthogonalize(a, method=method)
     assert u.dtype == default
@@ -83,8 +92,10 @@ def test_zero_matrix_gives_zero_not_nan(backend, xp, method):
 def test_zero_matrix_inside_a_batch(backend, method):
     a_np = random_matrix((3, 8, 5), cond=2.0, seed=3)
     a_np[1] = 0.0
-    u = to_f64(backend, orthogonalize(backend.asarray(a_np, "float32"), method=method,
-                                      **_converging(method)))
+    u = to_f64(
+        backend,
+        orthogonalize(backend.asarray(a_np, "float32"), method=method, **_converging(method)),
+    )
     assert np.all(u[1] == 0)
     assert np.all(np.isfinite(u))
     np.testing.assert_allclose(u[0].T @ u[0], np.eye(5), atol=1e-4)
@@ -98,8 +109,10 @@ def test_scale_invariance_without_eps_floor(backend, method, scale):
     a_np = random_matrix((10, 6), cond=3.0, seed=4)
     a = backend.asarray(a_np * scale, "float32")
     u = to_f64(backend, orthogonalize(a, method=method, **_converging(method)))
-    ref = to_f64(backend, orthogonalize(backend.asarray(a_np, "float32"), method=method,
-                                        **_converging(method)))
+    ref = to_f64(
+        backend,
+        orthogonalize(backend.asarray(a_np, "float32"), method=method, **_converging(method)),
+    )
     np.testing.assert_allclose(u, ref, atol=1e-5)
     np.testing.assert_allclose(u.T @ u, np.eye(6), atol=1e-4)
 
@@ -130,7 +143,9 @@ def test_compute_dtype_override(backend):
     assert u64.dtype == a.dtype
     u64 = to_f64(backend, u64)
     # computing in float64 leaves only the final rounding to float32
-    assert np.linalg.norm(u64.T @ u64 - np.eye(20)) <= np.linalg.norm(u32.T @ u32 - np.eye(20)) + 1e-6
+    assert (
+        np.linalg.norm(u64.T @ u64 - np.eye(20)) <= np.linalg.norm(u32.T @ u32 - np.eye(20)) + 1e-6
+    )
     assert np.max(np.abs(u64.T @ u64 - np.eye(20))) < 1e-6
     u_obj = orthogonalize(a, method="polar_express", compute_dtype=backend.dtype("float64"))
     assert u_obj.dtype == a.dtype
@@ -155,7 +170,9 @@ def test_factorization_methods_compute_half_precision_in_float32(backend):
 def test_ndim_below_two(backend, shape):
     a = backend.asarray(np.ones(shape), "float32")
     for call in (lambda: polar(a), lambda: orthogonalize(a)):
-        with pytest.raises(ValueError, match=r"shape \(\.\.\., m, n\).*got shape " + re_shape(shape)):
+        with pytest.raises(
+            ValueError, match=r"shape \(\.\.\., m, n\).*got shape " + re_shape(shape)
+        ):
             call()
 
 
@@ -168,7 +185,7 @@ import re  # noqa: E402
 
 def test_unknown_method_lists_valid_ones(backend):
     a = backend.asarray(np.eye(3), "float32")
-    with pytest.raises(ValueError, match="unknown polar method 'qr'.*'svd'.*'polar_express'"):
+    with pytest.raises(ValueError, match=r"unknown polar method 'qr'.*'svd'.*'polar_express'"):
         orthogonalize(a, method="qr")
     with pytest.raises(ValueError, match="unknown polar method"):
         polar(a, method=None)
@@ -176,7 +193,7 @@ def test_unknown_method_lists_valid_ones(backend):
 
 def test_unknown_coefficients_lists_valid_ones(backend):
     a = backend.asarray(np.eye(3), "float32")
-    with pytest.raises(ValueError, match="unknown coefficient schedule 'jordan'.*'muon'"):
+    with pytest.raises(ValueError, match=r"unknown coefficient schedule 'jordan'.*'muon'"):
         orthogonalize(a, method="newton_schulz", coefficients="jordan")
 
 
@@ -215,7 +232,7 @@ def test_svd_takes_no_steps_or_coefficients(backend):
 
 def test_unknown_option_is_a_type_error(backend):
     a = backend.asarray(np.eye(3), "float32")
-    with pytest.raises(TypeError, match="unexpected option.*lower.*accepts: safety"):
+    with pytest.raises(TypeError, match=r"unexpected option.*lower.*accepts: safety"):
         orthogonalize(a, lower=1e-3)
     with pytest.raises(TypeError, match="accepts: none"):
         polar(a, method="svd", safety=1.0)

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -32,7 +34,9 @@ def test_first_quintic_equioscillates():
     assert np.max(np.abs(1 - schedule_response(((a, b, c),), grid))) <= abs(err[0]) * (1 + 1e-9)
 
 
-@pytest.mark.parametrize(("lower", "steps", "bound"), [(1e-2, 5, 1e-4), (1e-4, 8, 5e-3), (1e-6, 11, 1e-3)])
+@pytest.mark.parametrize(
+    ("lower", "steps", "bound"), [(1e-2, 5, 1e-4), (1e-4, 8, 5e-3), (1e-6, 11, 1e-3)]
+)
 def test_custom_lower_bounds_converge(lower, steps, bound):
     rows = polar_express_coefficients(lower=lower, steps=steps, safety=1.0)
     lo, hi = schedule_band(rows, lower, 1.0)
@@ -45,7 +49,7 @@ def test_more_steps_never_hurt():
         rows = polar_express_coefficients(lower=1e-3, steps=steps, safety=1.0)
         lo, hi = schedule_band(rows, 1e-3, 1.0)
         errs.append(max(1 - lo, hi - 1))
-    assert all(b <= a + 1e-15 for a, b in zip(errs, errs[1:], strict=False))
+    assert all(b <= a + 1e-15 for a, b in itertools.pairwise(errs))
 
 
 def test_a_design_for_a_smaller_lower_bound_handles_it_better():
@@ -56,8 +60,19 @@ def test_a_design_for_a_smaller_lower_bound_handles_it_better():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"lower": 0.0}, {"lower": 1.0}, {"lower": -1}, {"steps": 0}, {"steps": 2.5}, {"steps": True},
-     {"safety": 0.99}, {"safety": 3.0}, {"cushion": 0.0}, {"cushion": 1.5}, {"lower": "x"}],
+    [
+        {"lower": 0.0},
+        {"lower": 1.0},
+        {"lower": -1},
+        {"steps": 0},
+        {"steps": 2.5},
+        {"steps": True},
+        {"safety": 0.99},
+        {"safety": 3.0},
+        {"cushion": 0.0},
+        {"cushion": 1.5},
+        {"lower": "x"},
+    ],
 )
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):

@@ -16,7 +16,9 @@ from polarlinalg.testing import exact_iterate, random_matrix, reference_polar
 @pytest.mark.parametrize("shape", [(16, 80), (80, 16), (2, 12, 48)])
 def test_matches_exact_iterate(backend, dtype, steps, restart, shape):
     need_dtype(backend, dtype)
-    a = backend.asarray(random_matrix(shape, cond=1e3, complex=dtype == "complex128", seed=1), dtype)
+    a = backend.asarray(
+        random_matrix(shape, cond=1e3, complex=dtype == "complex128", seed=1), dtype
+    )
     ref = reference_polar(to_f64(backend, a))
     u = orthogonalize(a, method="gram_newton_schulz", steps=steps, restart=restart)
     assert u.shape == a.shape and u.dtype == a.dtype
@@ -32,8 +34,9 @@ def test_equals_plain_iteration_in_float64(backend):
     a = backend.asarray(random_matrix((24, 200), cond=1e4, seed=2), "float64")
     for coefficients in ("polar_express", "muon", "cubic"):
         u_gram = orthogonalize(a, method="gram_newton_schulz", coefficients=coefficients, steps=6)
-        u_plain = orthogonalize(a, method="newton_schulz", coefficients=coefficients, steps=6,
-                                safety=1.01)
+        u_plain = orthogonalize(
+            a, method="newton_schulz", coefficients=coefficients, steps=6, safety=1.01
+        )
         np.testing.assert_allclose(to_f64(backend, u_gram), to_f64(backend, u_plain), atol=1e-12)
 
 
@@ -49,7 +52,9 @@ def test_bfloat16_stays_in_band(backend, cond):
     assert u.dtype == a.dtype
     u64 = to_f64(backend, u)
     exact, _ = exact_iterate(ref, rows, 1.01)
-    assert projected_distance(u64, exact, ref, significant(ref, "bfloat16")) <= POLYNOMIAL["bfloat16"]
+    assert (
+        projected_distance(u64, exact, ref, significant(ref, "bfloat16")) <= POLYNOMIAL["bfloat16"]
+    )
     ceiling = schedule_band(rows, 1e-6, 1 / 1.01)[1]
     assert np.linalg.svd(u64, compute_uv=False).max() <= ceiling + 0.05
 

@@ -38,8 +38,14 @@ def test_schedules_match_exact_iterate(backend, dtype, schedule, shape):
     steps = 7
     rows = apply_schedule(COEFFICIENTS[schedule], steps, 1.0)
     _check_against_exact(
-        backend, dtype, a_np, rows, 1.0,
-        method="newton_schulz", coefficients=schedule, steps=steps,
+        backend,
+        dtype,
+        a_np,
+        rows,
+        1.0,
+        method="newton_schulz",
+        coefficients=schedule,
+        steps=steps,
     )
 
 
@@ -65,8 +71,15 @@ def test_user_rows_and_safety_option(backend):
     rows = [(2.0, -1.5, 0.5), (1.5, -0.5, 0.0)]
     expanded = apply_schedule(tuple(rows), 6, 1.05)
     _check_against_exact(
-        backend, "float64", a_np, expanded, 1.05,
-        method="newton_schulz", coefficients=rows, steps=6, safety=1.05,
+        backend,
+        "float64",
+        a_np,
+        expanded,
+        1.05,
+        method="newton_schulz",
+        coefficients=rows,
+        steps=6,
+        safety=1.05,
     )
 
 
@@ -118,8 +131,11 @@ def test_bfloat16(backend, method, cond):
 
 
 def test_polar_h_is_hermitian_part_of_uh_a(backend):
-    a = backend.asarray(random_matrix((20, 12), cond=10.0, seed=9), "float64") if backend.dtype(
-        "float64") else backend.asarray(random_matrix((20, 12), cond=10.0, seed=9), "float32")
+    a = (
+        backend.asarray(random_matrix((20, 12), cond=10.0, seed=9), "float64")
+        if backend.dtype("float64")
+        else backend.asarray(random_matrix((20, 12), cond=10.0, seed=9), "float32")
+    )
     u, h = polar(a, method="polar_express", steps=8)
     u64, h64, a64 = to_f64(backend, u), to_f64(backend, h), to_f64(backend, a)
     expected = u64.T @ a64

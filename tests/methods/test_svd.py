@@ -22,7 +22,11 @@ CASES = {
 @pytest.mark.parametrize("precision", ["float32", "float64"])
 def test_accuracy(backend, precision, case, side):
     spec = CASES[case]
-    dtype = {"float32": "complex64", "float64": "complex128"}[precision] if spec.get("complex") else precision
+    dtype = (
+        {"float32": "complex64", "float64": "complex128"}[precision]
+        if spec.get("complex")
+        else precision
+    )
     if backend.dtype(dtype) is None:
         pytest.skip(f"{backend.name} has no {dtype}")
     a = backend.asarray(random_matrix(seed=3, **spec), dtype)

@@ -1,0 +1,120 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from polarlinalg import METHODS, validate
+from polarlinalg.cli import main
+
+
+def test_every_method_passes_on_numpy():
+    rows = validate.run(backends="numpy")
+    assert {r.method for r in rows} == set(METHODS)
+    assert {r.case for r in rows} == {c.name for c in validate.SUITE}
+    assert {r.dtype for r in rows} == {"float32", "float64", "complex64", "complex128"}
+    failed = [(r.method, r.dtype, r.case, r.reason) for r in rows if not r.passed]
+    assert not failed
+    for r in rows:
+        if r.method == "svd":
+            assert r.deviation is None and r.band_low is None
+        else:
+            assert r.deviation is not None and r.band_low <= r.band_high
+
+
+def test_every_method_passes_on_strict():
+    pytest.importorskip("array_api_strict")
+    rows = validate.run(backends="array_api_strict", dtypes=["float32"])
+    assert rows and all(r.passed for r in rows), [r.reason for r in rows if not r.passed]
+
+
+def test_a_broken_tolerance_fails_the_row(monkeypatch):
+    strict = validate.Tolerance(orthogonality=1e-30, backward=1e-30, forward=1e-30, deviation=1e-30)
+    monkeypatch.setitem(validate.TOLERANCES, "float64", strict)
+    rows = validate.run(backends="numpy", dtypes=["float64"], methods=["svd", "polar_express"])
+    assert rows and not any(r.passed for r in rows)
+    assert all(r.reason for r in rows)
+
+
+def test_table_and_json(tmp_path):
+    rows = validate.run(backends="numpy", methods=["svd", "gram_newton_schulz"], dtypes=["float32"])
+    table = validate.format_table(rows)
+    assert "orthog." in table and "gram_newton_schulz" in table and "pass" in table
+    data = json.loads(validate.to_json(rows))
+    assert len(data) == len(rows)
+    keys = {
+        "method",
+        "backend",
+        "device",
+        "dtype",
+        "case",
+        "shape",
+        "cond",
+        "orthogonality",
+        "backward",
+        "forward",
+        "deviation",
+        "band_low",
+        "band_high",
+        "sigma_max",
+        "seconds",
+        "passed",
+        "reason",
+    }
+    assert set(data[0]) == keys
+
+
+def test_cli_exit_codes(tmp_path, capsys):
+    out = tmp_path / "rows.json"
+    assert (
+        main(
+            [
+                "validate",
+                "--backends",
+                "numpy",
+                "--methods",
+                "svd,polar_express",
+                "--dtypes",
+                "float32",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "passed, 0 failed" in printed
+    assert len(json.loads(out.read_text())) == 16
+    assert main(["validate", "--methods", "nope"]) == 2
+    assert "unknown polar method" in capsys.readouterr().err
+    assert main(["validate", "--backends", "numpy", "--dtypes", "float128"]) == 2
+    assert main(["validate", "--backends", "nonsense"]) == 2
+
+
+def test_cli_exit_status_one_on_failure(monkeypatch, capsys):
+    strict = validate.Tolerance(orthogonality=1e-30, backward=1e-30, forward=1e-30, deviation=1e-30)
+    monkeypatch.setitem(validate.TOLERANCES, "float32", strict)
+    assert main(["validate", "--backends", "numpy", "--methods", "svd", "--dtypes", "float32"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_python_dash_m(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "polarlinalg",
+            "validate",
+            "--backends",
+            "numpy",
+            "--methods",
+            "svd",
+            "--dtypes",
+            "float64",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "8 rows on numpy: 8 passed, 0 failed" in proc.stdout
