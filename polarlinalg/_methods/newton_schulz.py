@@ -13,8 +13,8 @@ accelerators and usable in bfloat16, but approximate (each schedule has a
 documented output band).
 
 Cost per step on the short side (``x`` is ``k × N``, ``k ≤ N``): ``2k²N + k³``
-multiply-adds (``G``, ``G²``, ``(bG + cG²) X``); ``k²N`` for cubic rows
-(``c = 0``).
+multiply-adds (``G``, ``G²``, ``(bG + cG²) X``); ``2k²N`` for cubic rows
+(``c = 0``, no ``G²``).
 
 References
 ----------
@@ -58,11 +58,20 @@ def check_safety(value: Any) -> float:
 def plan_schedule(
     steps: int | None, coefficients: Any, options: Mapping[str, Any], default: str
 ) -> SchedulePlan:
-    """Resolve ``coefficients`` (default ``default``) to ``steps`` rows with the safety factor."""
-    rows = resolve_schedule(default if coefficients is None else coefficients)
+    """Resolve ``coefficients`` (default ``default``) to ``steps`` rows.
+
+    The safety factor ``s`` always divides the normalisation (``X₀ = A/(s‖A‖_F)``).
+    A *named* schedule holds the published, unscaled rows, so it also gets
+    ``(a/s, b/s³, c/s⁵)`` on every row but its last; rows given explicitly are
+    used exactly as given (:func:`polarlinalg.polar_express_coefficients`
+    already applies the safety factor to the rows it designs).
+    """
+    name = default if coefficients is None else coefficients
+    rows = resolve_schedule(name)
     safety = check_safety(options["safety"])
     n = DEFAULT_STEPS if steps is None else steps
-    return SchedulePlan(apply_schedule(rows, n, safety), safety)
+    row_safety = safety if isinstance(name, str) else 1.0
+    return SchedulePlan(apply_schedule(rows, n, row_safety), safety)
 
 
 def quintic_step(xp: ModuleType, x: Any, row: tuple[float, float, float]) -> Any:

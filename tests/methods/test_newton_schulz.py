@@ -67,9 +67,10 @@ def test_default_steps_are_five(backend):
 
 
 def test_user_rows_and_safety_option(backend):
+    # Explicit rows are used as given; the safety factor only scales the normalisation.
     a_np = random_matrix((20, 30), cond=10.0, seed=4)
     rows = [(2.0, -1.5, 0.5), (1.5, -0.5, 0.0)]
-    expanded = apply_schedule(tuple(rows), 6, 1.05)
+    expanded = apply_schedule(tuple(rows), 6, 1.0)
     _check_against_exact(
         backend,
         "float64",
@@ -140,3 +141,29 @@ def test_polar_h_is_hermitian_part_of_uh_a(backend):
     u64, h64, a64 = to_f64(backend, u), to_f64(backend, h), to_f64(backend, a)
     expected = u64.T @ a64
     np.testing.assert_allclose(h64, (expected + expected.T) / 2, atol=1e-5)
+
+
+def test_named_schedule_gets_the_safety_factor_on_its_rows(backend):
+    a_np = random_matrix((20, 30), cond=10.0, seed=4)
+    rows = apply_schedule(COEFFICIENTS["tuned5"], 5, 1.05)
+    _check_against_exact(
+        backend,
+        "float32",
+        a_np,
+        rows,
+        1.05,
+        method="newton_schulz",
+        coefficients="tuned5",
+        safety=1.05,
+    )
+
+
+def test_designed_rows_reproduce_the_default(backend):
+    # polar_express_coefficients() applies the safety factor itself, so its rows passed
+    # explicitly give the same iterate as the default named schedule.
+    from polarlinalg import polar_express_coefficients
+
+    a = backend.asarray(random_matrix((24, 40), cond=1e2, seed=10), "float32")
+    designed = orthogonalize(a, coefficients=polar_express_coefficients(steps=8), steps=5)
+    default = orthogonalize(a)
+    np.testing.assert_allclose(to_f64(backend, designed), to_f64(backend, default), atol=1e-6)
