@@ -18,6 +18,7 @@ import numpy as np
 
 __all__ = [
     "COEFFICIENTS",
+    "RECOMMENDED_SAFETY",
     "Row",
     "Schedule",
     "apply_schedule",
@@ -68,6 +69,16 @@ _TABLE: dict[str, Schedule] = {
 
 COEFFICIENTS: Mapping[str, Schedule] = MappingProxyType(_TABLE)
 """Published coefficient schedules by name (read-only)."""
+
+RECOMMENDED_SAFETY: Mapping[str, float] = MappingProxyType({"polar_express": 1.01, "cans": 1.01})
+"""Safety factor used with a named schedule unless ``safety=`` is given (others: 1).
+
+Polar Express and CANS rows map ``[ℓ, 1]`` onto their whole output band, with
+``p(1)`` near the band's top: a singular value that rounding pushes just above
+1 overshoots, and the next rows amplify it.  In bfloat16 both schedules
+diverge without a safety factor (entries of 1e5 to inf in our tests); with
+Polar Express's 1.01 they stay in band.  The other schedules tolerate it.
+"""
 
 
 def _as_list(obj: object) -> list | None:

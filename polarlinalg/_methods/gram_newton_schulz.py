@@ -24,17 +24,24 @@ accuracy (measured in docs/algorithms.md):
 
 * the iteration restarts (``X ← Q X``, ``R ← XXᴴ``, ``Q ← I``) every
   ``restart`` steps (default 3: blocks of 3 and 2 for the default 5 steps);
-* a bfloat16 compute dtype runs in float16 instead (the same speed on matrix
-  units, three more mantissa bits; ``X`` is normalised, so ``R`` and ``Q``
-  stay far inside float16's range).  Without both, bfloat16 Gram iterations
-  on ill-conditioned inputs produced singular values of 6 to 3000 in our
-  tests, where the plain iteration stays below 1.13.
+* a half-precision computation runs in float16 (a bfloat16 one is switched:
+  the same speed on GPU matrix units, three more mantissa bits), and its
+  blocks are also cut where the product of the rows' ``|a|`` would pass 150
+  (the default Polar Express blocks reach 133), because spurious negative
+  eigenvalues grow like that product squared.
+
+Without these, bfloat16 Gram iterations on ill-conditioned inputs produced
+singular values of 6 to 3000 in our tests (and 12 float16 steps in one
+block, infinities), where the plain iteration stays below 1.13.  On CPUs
+without float16 matrix units the float16 switch makes bfloat16 input slower
+(docs/performance.md).
 
 Same schedules, safety factor and output band as :mod:`newton_schulz`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -85,15 +92,43 @@ def _half_dtype(xp: ModuleType, dtype: Any) -> Any:
     return dtype
 
 
+# In float16, blocks are cut before the product of their rows' |a| passes this:
+# errors in R (spurious negative eigenvalues) grow like that product squared and
+# overflow float16 (max 65504) in long blocks.
+_FLOAT16_GROWTH_LIMIT = 150.0
+
+
+def blocks(rows: Schedule, restart: int, growth_limit: float = math.inf) -> list[Schedule]:
+    """Split ``rows`` into restart blocks of at most ``restart`` rows.
+
+    A block also ends before the product of its rows' ``|a|`` (the growth of
+    ``Q`` in directions of small singular values) would exceed ``growth_limit``.
+    Host-side: the blocks are fixed before any array is touched.
+    """
+    out: list[Schedule] = []
+    block: list[tuple[float, float, float]] = []
+    growth = 1.0
+    for row in rows:
+        step_growth = max(abs(row[0]), 1.0)
+        if block and (len(block) == restart or growth * step_growth > growth_limit):
+            out.append(tuple(block))
+            block, growth = [], 1.0
+        block.append(row)
+        growth *= step_growth
+    if block:
+        out.append(tuple(block))
+    return out
+
+
 def _run(xp: ModuleType, x: Any, plan: GramPlan) -> Any:
     dtype = x.dtype
     x = normalise_frobenius(xp, x, plan.safety)
     work = _half_dtype(xp, dtype)
     if work != dtype:
         x = xp.astype(x, work)
-    rows = plan.rows
-    for start in range(0, len(rows), plan.restart):
-        x = _gram_polynomial(xp, x, rows[start : start + plan.restart]) @ x
+    limit = _FLOAT16_GROWTH_LIMIT if xp.finfo(work).bits == 16 else math.inf
+    for block in blocks(plan.rows, plan.restart, limit):
+        x = _gram_polynomial(xp, x, block) @ x
     return x if work == dtype else xp.astype(x, dtype)
 
 

@@ -30,8 +30,13 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from polarlinalg._coefficients import Schedule, apply_schedule, resolve_schedule
-from polarlinalg._linalg import conj_transpose
+from polarlinalg._coefficients import (
+    RECOMMENDED_SAFETY,
+    Schedule,
+    apply_schedule,
+    resolve_schedule,
+)
+from polarlinalg._linalg import conj_transpose, eye_like
 from polarlinalg._methods._base import Method
 from polarlinalg._methods._scaling import normalise_frobenius
 
@@ -60,7 +65,9 @@ def plan_schedule(
 ) -> SchedulePlan:
     """Resolve ``coefficients`` (default ``default``) to ``steps`` rows.
 
-    The safety factor ``s`` always divides the normalisation (``X₀ = A/(s‖A‖_F)``).
+    The safety factor ``s`` always divides the normalisation (``X₀ = A/(s‖A‖_F)``);
+    ``None`` means the named schedule's recommended factor
+    (:data:`RECOMMENDED_SAFETY`, 1 for explicit rows).
     A *named* schedule holds the published, unscaled rows, so it also gets
     ``(a/s, b/s³, c/s⁵)`` on every row but its last; rows given explicitly are
     used exactly as given (:func:`polarlinalg.polar_express_coefficients`
@@ -68,24 +75,32 @@ def plan_schedule(
     """
     name = default if coefficients is None else coefficients
     rows = resolve_schedule(name)
-    safety = check_safety(options["safety"])
+    if options["safety"] is None:
+        safety = RECOMMENDED_SAFETY.get(name, 1.0) if isinstance(name, str) else 1.0
+    else:
+        safety = check_safety(options["safety"])
     n = DEFAULT_STEPS if steps is None else steps
     row_safety = safety if isinstance(name, str) else 1.0
     return SchedulePlan(apply_schedule(rows, n, row_safety), safety)
 
 
-def quintic_step(xp: ModuleType, x: Any, row: tuple[float, float, float]) -> Any:
-    """One step ``x ← a x + (b G + c G²) x`` with ``G = x xᴴ`` (``x`` wide)."""
+def quintic_step(xp: ModuleType, x: Any, row: tuple[float, float, float], eye: Any) -> Any:
+    """One step ``x ← (aI + bG + cG²) x`` with ``G = x xᴴ`` (``x`` wide, ``eye`` k × k).
+
+    The polynomial is assembled on the small ``k × k`` side as ``aI + G(bI + cG)``,
+    so the only full-size work is the two products with ``x``.
+    """
     a, b, c = row
     g = x @ conj_transpose(xp, x)
-    poly = b * g if c == 0.0 else b * g + c * (g @ g)
-    return a * x + poly @ x
+    inner = b * eye if c == 0.0 else c * g + b * eye
+    return (g @ inner + a * eye) @ x
 
 
 def iterate(xp: ModuleType, x: Any, rows: Schedule) -> Any:
     """Apply the schedule ``rows`` to an already normalised wide stack ``x``."""
+    eye = eye_like(xp, x, x.shape[-2])
     for row in rows:
-        x = quintic_step(xp, x, row)
+        x = quintic_step(xp, x, row, eye)
     return x
 
 
@@ -105,7 +120,7 @@ NEWTON_SCHULZ = Method(
         steps, coefficients, options, default="muon"
     ),
     run=_run,
-    options={"safety": 1.0},
+    options={"safety": None},
 )
 
 POLAR_EXPRESS = Method(

@@ -63,3 +63,29 @@ def test_bfloat16_stays_in_band(backend, cond):
 def test_bad_restart(restart):
     with pytest.raises(ValueError, match="restart"):
         orthogonalize(np.eye(3), method="gram_newton_schulz", restart=restart)
+
+
+def test_blocks_respect_restart_and_float16_growth():
+    from polarlinalg._methods.gram_newton_schulz import blocks
+
+    rows = COEFFICIENTS["muon"] * 12  # a = 3.4445 per step
+    assert [len(b) for b in blocks(rows, 5)] == [5, 5, 2]
+    assert [len(b) for b in blocks(rows, 12)] == [12]
+    # 3.4445^4 ≈ 141 < 150 < 3.4445^5 ≈ 485
+    assert [len(b) for b in blocks(rows, 12, growth_limit=150.0)] == [4, 4, 4]
+    pe = apply_schedule(COEFFICIENTS["polar_express"], 8, 1.01)
+    # 8.2·4.07·3.91 ≈ 130 < 150; the remaining rows have a ≤ 3.3
+    assert [len(b) for b in blocks(pe, 3, 150.0)] == [3, 3, 2]
+    assert [len(b) for b in blocks(pe, 8, 150.0)] == [3, 5]
+
+
+def test_long_blocks_do_not_overflow_in_half_precision(backend):
+    # Without the growth limit, 12 muon rows in one float16 block overflow Q (3.4^12 ≈ 3e6).
+    need_dtype(backend, "bfloat16")
+    a = backend.asarray(random_matrix((32, 256), cond=1e3, seed=4), "bfloat16")
+    u = to_f64(
+        backend,
+        orthogonalize(a, method="gram_newton_schulz", coefficients="muon", steps=12, restart=12),
+    )
+    assert np.all(np.isfinite(u))
+    assert np.linalg.svd(u, compute_uv=False).max() <= 1.134 + 0.05

@@ -11,7 +11,7 @@ import pytest
 from support import POLYNOMIAL, need_dtype, projected_distance, significant, to_f64
 
 from polarlinalg import COEFFICIENTS, orthogonalize, polar
-from polarlinalg._coefficients import apply_schedule, schedule_band
+from polarlinalg._coefficients import RECOMMENDED_SAFETY, apply_schedule, schedule_band
 from polarlinalg.testing import exact_iterate, random_matrix, reference_polar
 
 SHAPES = {"wide": (24, 56), "tall": (56, 24), "batched": (2, 20, 20)}
@@ -36,13 +36,14 @@ def test_schedules_match_exact_iterate(backend, dtype, schedule, shape):
     need_dtype(backend, dtype)
     a_np = random_matrix(SHAPES[shape], cond=1e3, seed=11)
     steps = 7
-    rows = apply_schedule(COEFFICIENTS[schedule], steps, 1.0)
+    safety = RECOMMENDED_SAFETY.get(schedule, 1.0)
+    rows = apply_schedule(COEFFICIENTS[schedule], steps, safety)
     _check_against_exact(
         backend,
         dtype,
         a_np,
         rows,
-        1.0,
+        safety,
         method="newton_schulz",
         coefficients=schedule,
         steps=steps,
@@ -118,15 +119,25 @@ def test_polar_express_8_steps_float32(backend, shape):
     assert np.max(np.abs(sigma - 1)) <= 1e-2
 
 
-@pytest.mark.parametrize("method", ["newton_schulz", "polar_express"])
-@pytest.mark.parametrize("cond", [1e2, 1e8])
-def test_bfloat16(backend, method, cond):
+@pytest.mark.parametrize("schedule", ["muon", "tuned5", "polar_express", "cans"])
+@pytest.mark.parametrize("cond", [1.0, 1e2, 1e8])
+@pytest.mark.parametrize("steps", [5, 8])
+def test_bfloat16(backend, schedule, cond, steps):
+    # Polar Express and CANS rows diverge in bfloat16 without their safety factor.
     need_dtype(backend, "bfloat16")
     a_np = random_matrix((48, 160), cond=cond, seed=8)
-    spec_rows = COEFFICIENTS["muon"] if method == "newton_schulz" else COEFFICIENTS["polar_express"]
-    safety = 1.0 if method == "newton_schulz" else 1.01
-    rows = apply_schedule(spec_rows, 5, safety)
-    u, _ = _check_against_exact(backend, "bfloat16", a_np, rows, safety, method=method)
+    safety = RECOMMENDED_SAFETY.get(schedule, 1.0)
+    rows = apply_schedule(COEFFICIENTS[schedule], steps, safety)
+    u, _ = _check_against_exact(
+        backend,
+        "bfloat16",
+        a_np,
+        rows,
+        safety,
+        method="newton_schulz",
+        coefficients=schedule,
+        steps=steps,
+    )
     ceiling = schedule_band(rows, 1e-6, 1 / safety)[1]
     assert np.linalg.svd(to_f64(backend, u), compute_uv=False).max() <= ceiling + 0.05
 
@@ -167,3 +178,11 @@ def test_designed_rows_reproduce_the_default(backend):
     designed = orthogonalize(a, coefficients=polar_express_coefficients(steps=8), steps=5)
     default = orthogonalize(a)
     np.testing.assert_allclose(to_f64(backend, designed), to_f64(backend, default), atol=1e-6)
+
+
+def test_newton_schulz_with_polar_express_rows_is_the_polar_express_method(backend):
+    a = backend.asarray(random_matrix((24, 40), cond=1e2, seed=12), "float32")
+    np.testing.assert_array_equal(
+        to_f64(backend, orthogonalize(a, method="newton_schulz", coefficients="polar_express")),
+        to_f64(backend, orthogonalize(a, method="polar_express")),
+    )
