@@ -25,6 +25,7 @@ arXiv:2505.16932 (2025); Grishina et al., "CANS", arXiv:2506.10935 (2025).
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Mapping
 from types import ModuleType
@@ -108,32 +109,32 @@ def _run(xp: ModuleType, x: Any, plan: SchedulePlan) -> Any:
     return iterate(xp, normalise_frobenius(xp, x, plan.safety), plan.rows)
 
 
-NEWTON_SCHULZ = Method(
-    name="newton_schulz",
-    summary="odd-quintic Newton–Schulz iteration with any coefficient schedule (default 'muon')",
-    family="polynomial",
-    orientation="wide",
-    low_precision=True,
-    default_steps=DEFAULT_STEPS,
-    takes_coefficients=True,
-    configure=lambda steps, coefficients, options: plan_schedule(
-        steps, coefficients, options, default="muon"
-    ),
-    run=_run,
-    options={"safety": None},
+def _schedule_method(name: str, summary: str, schedule: str, safety: float | None) -> Method:
+    """Return a plain Newton–Schulz method defaulting to ``schedule`` and ``safety``."""
+    return Method(
+        name=name,
+        summary=summary,
+        family="polynomial",
+        orientation="wide",
+        low_precision=True,
+        default_steps=DEFAULT_STEPS,
+        takes_coefficients=True,
+        configure=functools.partial(plan_schedule, default=schedule),
+        run=_run,
+        options={"safety": safety},
+    )
+
+
+NEWTON_SCHULZ = _schedule_method(
+    "newton_schulz",
+    "odd-quintic Newton–Schulz iteration with any coefficient schedule (default 'muon')",
+    schedule="muon",
+    safety=None,
 )
 
-POLAR_EXPRESS = Method(
-    name="polar_express",
-    summary="Newton–Schulz with the Polar Express minimax schedule and safety factor 1.01",
-    family="polynomial",
-    orientation="wide",
-    low_precision=True,
-    default_steps=DEFAULT_STEPS,
-    takes_coefficients=True,
-    configure=lambda steps, coefficients, options: plan_schedule(
-        steps, coefficients, options, default="polar_express"
-    ),
-    run=_run,
-    options={"safety": POLAR_EXPRESS_SAFETY},
+POLAR_EXPRESS = _schedule_method(
+    "polar_express",
+    "Newton–Schulz with the Polar Express minimax schedule and safety factor 1.01",
+    schedule="polar_express",
+    safety=POLAR_EXPRESS_SAFETY,
 )

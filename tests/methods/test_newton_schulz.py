@@ -29,16 +29,11 @@ def _check_against_exact(backend, dtype, a_np, rows, norm_safety, **kwargs):
     return u, ref
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("schedule", ["muon", "tuned5", "polar_express", "cans", "cubic"])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_schedules_match_exact_iterate(backend, dtype, schedule, shape):
-    need_dtype(backend, dtype)
-    a_np = random_matrix(SHAPES[shape], cond=1e3, seed=11)
-    steps = 7
+def _check_named_schedule(backend, dtype, a_np, schedule, steps):
+    """Check ``newton_schulz`` with a named schedule; return ``(u, rows, safety)``."""
     safety = RECOMMENDED_SAFETY.get(schedule, 1.0)
     rows = apply_schedule(COEFFICIENTS[schedule], steps, safety)
-    _check_against_exact(
+    u, _ = _check_against_exact(
         backend,
         dtype,
         a_np,
@@ -48,6 +43,16 @@ def test_schedules_match_exact_iterate(backend, dtype, schedule, shape):
         coefficients=schedule,
         steps=steps,
     )
+    return u, rows, safety
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("schedule", ["muon", "tuned5", "polar_express", "cans", "cubic"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_schedules_match_exact_iterate(backend, dtype, schedule, shape):
+    need_dtype(backend, dtype)
+    a_np = random_matrix(SHAPES[shape], cond=1e3, seed=11)
+    _check_named_schedule(backend, dtype, a_np, schedule, steps=7)
 
 
 @pytest.mark.parametrize("steps", [1, 5, 8, 11])
@@ -126,18 +131,7 @@ def test_bfloat16(backend, schedule, cond, steps):
     # Polar Express and CANS rows diverge in bfloat16 without their safety factor.
     need_dtype(backend, "bfloat16")
     a_np = random_matrix((48, 160), cond=cond, seed=8)
-    safety = RECOMMENDED_SAFETY.get(schedule, 1.0)
-    rows = apply_schedule(COEFFICIENTS[schedule], steps, safety)
-    u, _ = _check_against_exact(
-        backend,
-        "bfloat16",
-        a_np,
-        rows,
-        safety,
-        method="newton_schulz",
-        coefficients=schedule,
-        steps=steps,
-    )
+    u, rows, safety = _check_named_schedule(backend, "bfloat16", a_np, schedule, steps)
     ceiling = schedule_band(rows, 1e-6, 1 / safety)[1]
     assert np.linalg.svd(to_f64(backend, u), compute_uv=False).max() <= ceiling + 0.05
 
