@@ -19,7 +19,7 @@ diagnostics
 from polarlinalg import diagnostics
 from polarlinalg._coefficients import COEFFICIENTS
 from polarlinalg._methods import METHODS
-from polarlinalg._polar import PolarResult, orthogonalize, polar
+from polarlinalg._polar import PolarInfo, PolarResult, orthogonalize, polar
 from polarlinalg._polar_express import polar_express_coefficients
 
 __version__ = "0.1.0"
@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "COEFFICIENTS",
     "METHODS",
+    "PolarInfo",
     "PolarResult",
     "__version__",
     "diagnostics",

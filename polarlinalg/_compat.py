@@ -20,6 +20,8 @@ __all__ = [
     "device",
     "dtype_from_name",
     "is_traced",
+    "qr_r",
+    "solve_triangular",
 ]
 
 
@@ -99,7 +101,7 @@ def dtype_from_name(xp: ModuleType, name: str) -> Any:
     """
     dtype = getattr(xp, name, None)
     if dtype is None and name == "bfloat16":
-        if array_api_compat.is_torch_namespace(xp):
+        if _namespace_kind(xp) == "torch":
             torch = _torch_module()
             dtype = None if torch is None else torch.bfloat16
     if dtype is None or (callable(dtype) and not _is_dtype_object(xp, dtype)):
@@ -114,3 +116,70 @@ def _is_dtype_object(xp: ModuleType, dtype: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+_KINDS = {
+    "array_api_compat.torch": "torch",
+    "torch": "torch",
+    "jax.numpy": "jax",
+    "array_api_compat.cupy": "cupy",
+    "cupy": "cupy",
+    "array_api_compat.numpy": "numpy",
+    "numpy": "numpy",
+}
+
+
+def _namespace_kind(xp: ModuleType) -> str:
+    # By module name: array_api_compat.is_*_namespace go through lru_cache
+    # wrappers, which TorchDynamo traces only with warnings.
+    return _KINDS.get(getattr(xp, "__name__", ""), "other")
+
+
+def solve_triangular(xp: ModuleType, a: Any, b: Any, *, lower: bool) -> Any:
+    """Solve ``a x = b`` for triangular ``a`` (stacks of matrices, ``b`` of shape (..., n, k)).
+
+    Uses the framework's own triangular solver (``torch.linalg.solve_triangular``,
+    ``jax.scipy.linalg.solve_triangular``, ``scipy.linalg.solve_triangular`` for
+    NumPy when SciPy is installed, ``cupyx.scipy.linalg.solve_triangular`` for
+    single CuPy matrices) and falls back to the standard's general
+    ``xp.linalg.solve``, which is correct for any namespace (array-api-strict
+    included) but does an LU factorization: three times the work.
+    """
+    kind = _namespace_kind(xp)
+    if kind == "torch":
+        torch = _torch_module()
+        return torch.linalg.solve_triangular(a, b, upper=not lower)
+    if kind == "jax":
+        import jax.scipy.linalg
+
+        return jax.scipy.linalg.solve_triangular(a, b, lower=lower)
+    if kind == "numpy":
+        try:
+            import scipy.linalg
+        except ImportError:
+            pass
+        else:
+            return scipy.linalg.solve_triangular(a, b, lower=lower, check_finite=False)
+    if kind == "cupy" and a.ndim == 2:
+        import cupyx.scipy.linalg
+
+        return cupyx.scipy.linalg.solve_triangular(a, b, lower=lower)
+    return xp.linalg.solve(a, b)
+
+
+def qr_r(xp: ModuleType, a: Any) -> Any:
+    """Return the ``R`` factor of the reduced QR factorization of each matrix of ``a``.
+
+    NumPy, PyTorch, JAX and CuPy compute ``R`` alone (``mode="r"``), about half
+    the work of the standard's ``xp.linalg.qr``, which the fallback uses.
+    """
+    kind = _namespace_kind(xp)
+    if kind == "torch":
+        torch = _torch_module()
+        return torch.linalg.qr(a, mode="r")[1]
+    if kind in ("numpy", "jax", "cupy"):
+        module = {"numpy": "numpy", "jax": "jax.numpy", "cupy": "cupy"}[kind]
+        import importlib
+
+        return importlib.import_module(module).linalg.qr(a, mode="r")
+    return xp.linalg.qr(a).R

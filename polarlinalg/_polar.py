@@ -9,10 +9,11 @@ from polarlinalg._compat import array_namespace, device, is_traced
 from polarlinalg._dtypes import plan_dtypes
 from polarlinalg._linalg import conj_transpose, symmetrize
 from polarlinalg._methods import Method, get_method
+from polarlinalg._methods._base import Progress
 
-__all__ = ["DEFAULT_METHOD", "PolarResult", "orthogonalize", "polar"]
+__all__ = ["DEFAULT_METHOD", "PolarInfo", "PolarResult", "orthogonalize", "polar"]
 
-DEFAULT_METHOD = "svd"
+DEFAULT_METHOD = "qdwh"
 """Method of :func:`polar` when none is given."""
 
 Array = Any
@@ -24,6 +25,33 @@ class PolarResult(NamedTuple):
 
     u: Array
     h: Array
+
+
+class PolarInfo(NamedTuple):
+    """How a call went, returned with ``return_info=True``.
+
+    Attributes
+    ----------
+    method : str
+        The method that ran.
+    iterations : int or None
+        Iterations run (None for ``"svd"``).  Eagerly, iterative methods with a
+        convergence test stop as soon as every matrix converged; traced
+        (``jax.jit``, ``torch.compile``) they run their static schedule.  Fixed-step
+        methods report their step count.
+    converged : array of bool or None
+        Per matrix of the stack, whether the method's convergence test passed
+        (None for methods without one).
+    lower : float or None
+        The lower bound on the normalised smallest singular value that a
+        rational method's schedule was designed for: the eager estimate, the
+        caller's ``lower=``, or the dtype's ε under tracing.
+    """
+
+    method: str
+    iterations: int | None
+    converged: Array | None
+    lower: float | None
 
 
 def _prepare(
@@ -56,15 +84,22 @@ def _prepare(
     return xp, x, dtypes.result
 
 
-def _factor(xp: Any, x: Array, method: Method, plan: Any) -> Array:
+def _factor(xp: Any, x: Array, method: Method, plan: Any) -> tuple[Array, Progress | None]:
     """Run ``method`` on ``x`` in the method's preferred orientation."""
     m, n = x.shape[-2], x.shape[-1]
     if m == 0 or n == 0:
-        return xp.zeros_like(x)
+        return xp.zeros_like(x), None
     flip = (method.orientation == "wide" and m > n) or (method.orientation == "tall" and m < n)
     if flip:
-        return conj_transpose(xp, method.run(xp, conj_transpose(xp, x), plan))
+        u, progress = method.run(xp, conj_transpose(xp, x), plan)
+        return conj_transpose(xp, u), progress
     return method.run(xp, x, plan)
+
+
+def _info(method: Method, progress: Progress | None) -> PolarInfo:
+    if progress is None:
+        return PolarInfo(method.name, None, None, None)
+    return PolarInfo(method.name, progress.iterations, progress.converged, progress.lower)
 
 
 def _cast(xp: Any, x: Array, dtype: Any) -> Array:
@@ -79,8 +114,9 @@ def orthogonalize(
     coefficients: Coefficients = None,
     compute_dtype: Any = None,
     check_finite: bool = True,
+    return_info: bool = False,
     **options: Any,
-) -> Array:
+) -> Array | tuple[Array, PolarInfo]:
     """Return the polar factor ``U`` of ``a`` (``a = U H``), without forming ``H``.
 
     This is the "orthogonalisation" of Muon-type optimizers: for the thin SVD
@@ -112,15 +148,21 @@ def orthogonalize(
         ``jax.jit`` or ``torch.compile`` values cannot be inspected: NaN then
         propagates to the output.  Pass False to save the check's pass over
         the data and its device synchronisation.
+    return_info : bool, default False
+        Also return a :class:`PolarInfo` (iterations run, per-matrix
+        convergence, the lower bound used).
     **options
-        Method-specific options, e.g. ``safety`` for the Newton–Schulz family
-        or ``restart`` for ``"gram_newton_schulz"``.
+        Method-specific options, e.g. ``safety`` for the Newton–Schulz family,
+        ``restart`` for ``"gram_newton_schulz"``, ``lower`` for the rational
+        methods.
 
     Returns
     -------
     u : array, shape (..., m, n)
         Same namespace, device, dtype and shape as ``a`` (floating for integer
         input).  An all-zero matrix gives zeros.
+    info : PolarInfo
+        Only with ``return_info=True``.
 
     Raises
     ------
@@ -146,7 +188,9 @@ def orthogonalize(
     spec = get_method(method)
     plan = spec.plan(steps, coefficients, options)
     xp, x, result_dtype = _prepare(a, spec, compute_dtype, check_finite)
-    return _cast(xp, _factor(xp, x, spec, plan), result_dtype)
+    u, progress = _factor(xp, x, spec, plan)
+    u = _cast(xp, u, result_dtype)
+    return (u, _info(spec, progress)) if return_info else u
 
 
 def polar(
@@ -158,8 +202,9 @@ def polar(
     coefficients: Coefficients = None,
     compute_dtype: Any = None,
     check_finite: bool = True,
+    return_info: bool = False,
     **options: Any,
-) -> PolarResult:
+) -> PolarResult | tuple[PolarResult, PolarInfo]:
     """Polar decomposition ``a = u h`` (right) or ``a = h u`` (left).
 
     For the thin SVD ``a = P Σ Qᴴ``: ``u = P Qᴴ`` has orthonormal columns
@@ -175,16 +220,19 @@ def polar(
         Any Array API array, real or complex, batched over leading axes.
     side : {"right", "left"}, default "right"
         Which decomposition (as in ``scipy.linalg.polar``).
-    method : str, default "svd"
-        One of :data:`polarlinalg.METHODS`.  Polynomial methods give an
-        approximate ``u`` (see docs/algorithms.md for their bands).
-    steps, coefficients, compute_dtype, check_finite, **options
+    method : str, default "qdwh"
+        One of :data:`polarlinalg.METHODS`.  ``"qdwh"``, ``"zolo"``, ``"newton"``
+        and ``"svd"`` are accurate to working precision; polynomial methods give
+        an approximate ``u`` (see docs/algorithms.md for their bands).
+    steps, coefficients, compute_dtype, check_finite, return_info, **options
         As in :func:`orthogonalize`.
 
     Returns
     -------
     PolarResult
         Named tuple ``(u, h)`` in the namespace, device and dtype of ``a``.
+    info : PolarInfo
+        Only with ``return_info=True``: ``(result, info)``.
 
     Raises
     ------
@@ -205,9 +253,10 @@ def polar(
     spec = get_method(method)
     plan = spec.plan(steps, coefficients, options)
     xp, x, result_dtype = _prepare(a, spec, compute_dtype, check_finite)
-    u = _factor(xp, x, spec, plan)
+    u, progress = _factor(xp, x, spec, plan)
     if side == "right":
         h = symmetrize(xp, conj_transpose(xp, u) @ x)
     else:
         h = symmetrize(xp, x @ conj_transpose(xp, u))
-    return PolarResult(_cast(xp, u, result_dtype), _cast(xp, h, result_dtype))
+    result = PolarResult(_cast(xp, u, result_dtype), _cast(xp, h, result_dtype))
+    return (result, _info(spec, progress)) if return_info else result

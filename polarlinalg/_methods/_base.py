@@ -11,8 +11,10 @@ Contract of ``run(xp, x, plan)``:
 * ``x`` has shape ``(..., m, n)`` in the method's preferred orientation
   (``m ≤ n`` for "wide" methods, ``m ≥ n`` for "tall" ones), is finite, and is
   in the compute dtype;
-* it returns ``u`` of the same shape and dtype, built from Array API calls
-  only (plus the adapters in :mod:`polarlinalg._compat`);
+* it returns ``(u, progress)``: ``u`` of the same shape and dtype, built from
+  Array API calls only (plus the adapters in :mod:`polarlinalg._compat`), and
+  a :class:`Progress` (iterations run, per-matrix convergence, the lower
+  bound used) or None for a direct method;
 * no Python branching on array values (so it traces under ``jax.jit`` and
   ``torch.compile``);
 * an all-zero matrix gives an all-zero ``u``, never NaN.
@@ -24,12 +26,34 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-__all__ = ["Method", "check_positive_int"]
+__all__ = ["Method", "Progress", "check_positive_int"]
 
 Family = Literal["direct", "polynomial", "rational"]
 Orientation = Literal["wide", "tall", "any"]
+
+
+class Progress(NamedTuple):
+    """What an iterative method reports about one call.
+
+    Attributes
+    ----------
+    iterations : int
+        Iterations run: eagerly, until every matrix converged (or the cap);
+        traced, the static schedule's length.  A final polishing step is not
+        counted.
+    converged : array of bool or None
+        Per matrix of the stack, whether the convergence test passed (None for
+        fixed-step methods, which have no test).
+    lower : float or None
+        The lower bound on the normalised smallest singular value that the
+        schedule was designed for (rational methods).
+    """
+
+    iterations: int
+    converged: Any
+    lower: float | None
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -66,7 +90,7 @@ class Method:
         ``configure(steps, coefficients, options) -> plan``: validates the
         arguments on the host and returns an immutable plan for ``run``.
     run : callable
-        ``run(xp, x, plan) -> u`` (see the module docstring).
+        ``run(xp, x, plan) -> (u, progress)`` (see the module docstring).
     """
 
     name: str
@@ -77,7 +101,7 @@ class Method:
     default_steps: int | None
     takes_coefficients: bool
     configure: Callable[[int | None, Any, Mapping[str, Any]], Any]
-    run: Callable[[ModuleType, Any, Any], Any]
+    run: Callable[[ModuleType, Any, Any], tuple[Any, Progress | None]]
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

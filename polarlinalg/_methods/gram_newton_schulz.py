@@ -49,7 +49,7 @@ from typing import Any, NamedTuple
 from polarlinalg._coefficients import Schedule
 from polarlinalg._dtypes import is_low_precision
 from polarlinalg._linalg import conj_transpose, eye_like, symmetrize
-from polarlinalg._methods._base import Method, check_positive_int
+from polarlinalg._methods._base import Method, Progress, check_positive_int
 from polarlinalg._methods._scaling import normalise_frobenius
 from polarlinalg._methods.newton_schulz import POLAR_EXPRESS_SAFETY, plan_schedule
 
@@ -120,7 +120,7 @@ def blocks(rows: Schedule, restart: int, growth_limit: float = math.inf) -> list
     return out
 
 
-def _run(xp: ModuleType, x: Any, plan: GramPlan) -> Any:
+def _run(xp: ModuleType, x: Any, plan: GramPlan) -> tuple[Any, Progress]:
     dtype = x.dtype
     x = normalise_frobenius(xp, x, plan.safety)
     work = _half_dtype(xp, dtype)
@@ -129,7 +129,8 @@ def _run(xp: ModuleType, x: Any, plan: GramPlan) -> Any:
     limit = _FLOAT16_GROWTH_LIMIT if xp.finfo(work).bits == 16 else math.inf
     for block in blocks(plan.rows, plan.restart, limit):
         x = _gram_polynomial(xp, x, block) @ x
-    return x if work == dtype else xp.astype(x, dtype)
+    u = x if work == dtype else xp.astype(x, dtype)
+    return u, Progress(len(plan.rows), None, None)
 
 
 GRAM_NEWTON_SCHULZ = Method(

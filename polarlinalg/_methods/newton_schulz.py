@@ -38,7 +38,7 @@ from polarlinalg._coefficients import (
     resolve_schedule,
 )
 from polarlinalg._linalg import conj_transpose, eye_like
-from polarlinalg._methods._base import Method
+from polarlinalg._methods._base import Method, Progress
 from polarlinalg._methods._scaling import normalise_frobenius
 
 __all__ = ["NEWTON_SCHULZ", "POLAR_EXPRESS", "SchedulePlan", "iterate", "plan_schedule"]
@@ -105,8 +105,9 @@ def iterate(xp: ModuleType, x: Any, rows: Schedule) -> Any:
     return x
 
 
-def _run(xp: ModuleType, x: Any, plan: SchedulePlan) -> Any:
-    return iterate(xp, normalise_frobenius(xp, x, plan.safety), plan.rows)
+def _run(xp: ModuleType, x: Any, plan: SchedulePlan) -> tuple[Any, Progress]:
+    u = iterate(xp, normalise_frobenius(xp, x, plan.safety), plan.rows)
+    return u, Progress(len(plan.rows), None, None)
 
 
 def _schedule_method(name: str, summary: str, schedule: str, safety: float | None) -> Method:

@@ -23,13 +23,13 @@ def _configure(steps: int | None, coefficients: Any, options: Mapping[str, Any])
     return None
 
 
-def _run(xp: ModuleType, x: Any, plan: None) -> Any:
+def _run(xp: ModuleType, x: Any, plan: None) -> tuple[Any, None]:
     p, _, qh = xp.linalg.svd(x, full_matrices=False)
     u = p @ qh
     # The SVD of a zero matrix returns arbitrary orthonormal vectors; the
     # polar factor of 0 is taken to be 0 (as for every other method).
     nonzero = xp.any(x != 0, axis=(-2, -1), keepdims=True)
-    return xp.where(nonzero, u, xp.zeros_like(u))
+    return xp.where(nonzero, u, xp.zeros_like(u)), None
 
 
 SVD = Method(

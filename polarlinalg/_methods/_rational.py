@@ -1,0 +1,234 @@
+"""Machinery shared by the rational (factorization-based) polar iterations.
+
+QDWH, ZOLO-PD and scaled Newton all work on the tall form ``X`` (``m ≥ n``),
+start from ``X₀ = A/α`` with ``α ≥ ‖A‖₂``, test convergence by the change of
+the iterate, and end with one Newton–Schulz polish.  QDWH and ZOLO-PD are
+built from one primitive, ``X (XᴴX + sI)⁻¹`` for a few positive shifts ``s``:
+
+* QR form (stable for any shift): the QR factorization
+  ``[X; √s·I] = [Q₁; Q₂] R`` gives ``RᴴR = XᴴX + sI``, ``Q₁ = X R⁻¹`` and
+  ``Q₂ = √s·R⁻¹``, so ``X (XᴴX + sI)⁻¹ = Q₁Q₂ᴴ / √s``;
+* Cholesky form (cheaper; stable when ``XᴴX + sI`` is well conditioned, i.e.
+  ``s ≥ 1/100`` for ``‖X‖₂ ≤ 1``): ``XᴴX + sI = LLᴴ`` and two triangular solves.
+
+Several shifts are stacked on a new leading axis and factorized in one
+batched call (ZOLO-PD's ``r`` independent solves).
+
+References
+----------
+Nakatsukasa, Bai, Gygi, SIMAX 31 (2010); Nakatsukasa, Higham, SIMAX 33
+(2012), on backward stability of the QR and Cholesky forms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from polarlinalg._compat import device, is_traced, solve_triangular
+from polarlinalg._dtypes import real_dtype
+from polarlinalg._linalg import conj_transpose, eye_like, frobenius_norm, safe_divisor, symmetrize
+from polarlinalg._methods._base import Progress
+from polarlinalg._methods._lower_bound import estimate_bounds
+
+__all__ = [
+    "CHOLESKY_MIN_SHIFT",
+    "Start",
+    "change",
+    "convergence_tolerance",
+    "iterate",
+    "nonzero_mask",
+    "orthogonal_enough",
+    "polish",
+    "prepare",
+    "scale_to_unit_norm",
+    "shifted_products",
+    "stacked_scalars",
+]
+
+CHOLESKY_MIN_SHIFT = 1e-2
+"""Shifts at least this large use the Cholesky form (κ(XᴴX + sI) ≤ 101); smaller ones QR."""
+
+
+def scale_to_unit_norm(xp: ModuleType, x: Any) -> Any:
+    """Return ``x / α`` with ``α = min(‖x‖_F, √(‖x‖₁‖x‖_∞)) ≥ ‖x‖₂``, per matrix.
+
+    Both are cheap upper bounds of the spectral norm; the smaller one keeps the
+    normalised singular values as large as possible.  The matrix is first
+    divided by its largest magnitude, so nothing overflows, and a zero matrix
+    stays zero.
+    """
+    rdtype = real_dtype(xp, x.dtype)
+    mag = xp.abs(x)
+    peak = xp.max(mag, axis=(-2, -1), keepdims=True)
+    inv_peak = 1.0 / safe_divisor(xp, peak)
+    mag = mag * inv_peak
+    one = xp.max(xp.sum(mag, axis=-2, keepdims=True), axis=-1, keepdims=True)
+    inf = xp.max(xp.sum(mag, axis=-1, keepdims=True), axis=-2, keepdims=True)
+    fro = frobenius_norm(xp, mag)
+    if fro.dtype != rdtype:
+        fro = xp.astype(fro, rdtype)
+    alpha = xp.minimum(fro, xp.sqrt(one * inf))
+    return x * (inv_peak / safe_divisor(xp, alpha))
+
+
+def nonzero_mask(xp: ModuleType, x: Any) -> Any:
+    """Return a ``(..., 1, 1)`` boolean array: which matrices of the stack are nonzero."""
+    return xp.any(x != 0, axis=(-2, -1), keepdims=True)
+
+
+def convergence_tolerance(xp: ModuleType, dtype: Any) -> float:
+    """Return ``(5ε)^{1/3}``: a change below it means the next error is about ``5ε``.
+
+    The iterations converge (at least) cubically: once ``‖X_{k+1} − X_k‖_F``
+    is below this, ``X_{k+1}`` is accurate to working precision.
+    """
+    return (5.0 * float(xp.finfo(real_dtype(xp, dtype)).eps)) ** (1.0 / 3.0)
+
+
+def change(xp: ModuleType, new: Any, old: Any) -> Any:
+    """Return ``‖new − old‖_F`` per matrix, shape ``(...)``."""
+    return xp.linalg.vector_norm(new - old, axis=(-2, -1))
+
+
+def polish(xp: ModuleType, x: Any) -> Any:
+    """One Newton–Schulz step ``X ← 1.5X − 0.5X(XᴴX)`` (tall ``x``), to working precision."""
+    return 1.5 * x - 0.5 * (x @ (conj_transpose(xp, x) @ x))
+
+
+def stacked_scalars(xp: ModuleType, values: Sequence[float], like: Any) -> Any:
+    """Values as an array of shape ``(g, 1, …, 1)`` broadcasting against a stacked ``like``."""
+    arr = xp.asarray(list(values), dtype=real_dtype(xp, like.dtype), device=device(like))
+    return xp.reshape(arr, (len(values),) + (1,) * like.ndim)
+
+
+def _qr_form(xp: ModuleType, x: Any, shifts: Sequence[float]) -> Any:
+    m, n = x.shape[-2], x.shape[-1]
+    g = len(shifts)
+    stacked_x = xp.broadcast_to(x, (g, *x.shape))
+    root = stacked_scalars(xp, [math.sqrt(s) for s in shifts], x)
+    eye = xp.broadcast_to(eye_like(xp, x, n), (g, *x.shape[:-2], n, n))
+    q = xp.linalg.qr(xp.concat([stacked_x, root * eye], axis=-2)).Q
+    q1, q2 = q[..., :m, :], q[..., m:, :]
+    return (q1 @ conj_transpose(xp, q2)) * (1.0 / root)
+
+
+def _cholesky_form(xp: ModuleType, x: Any, gram: Any, shifts: Sequence[float]) -> Any:
+    n = x.shape[-1]
+    g = len(shifts)
+    w = gram + stacked_scalars(xp, shifts, x) * eye_like(xp, x, n)  # (g, ..., n, n)
+    chol = xp.linalg.cholesky(w)
+    xh = xp.broadcast_to(conj_transpose(xp, x), (g, *x.shape[:-2], n, x.shape[-2]))
+    t = solve_triangular(xp, chol, xh, lower=True)
+    yh = solve_triangular(xp, conj_transpose(xp, chol), t, lower=False)
+    return conj_transpose(xp, yh)
+
+
+def shifted_products(xp: ModuleType, x: Any, shifts: Sequence[float]) -> Any:
+    """Return ``X (XᴴX + sI)⁻¹`` for each shift, stacked: shape ``(len(shifts), ..., m, n)``.
+
+    Shifts below :data:`CHOLESKY_MIN_SHIFT` use the QR form, the others the
+    Cholesky form (``XᴴX`` formed once); each group is one batched
+    factorization.  The shifts are Python floats fixed on the host.
+    """
+    qr_idx = [i for i, s in enumerate(shifts) if s < CHOLESKY_MIN_SHIFT]
+    ch_idx = [i for i, s in enumerate(shifts) if s >= CHOLESKY_MIN_SHIFT]
+    parts: dict[int, Any] = {}
+    if qr_idx:
+        out = _qr_form(xp, x, [shifts[i] for i in qr_idx])
+        parts.update({i: out[j, ...] for j, i in enumerate(qr_idx)})
+    if ch_idx:
+        gram = symmetrize(xp, conj_transpose(xp, x) @ x)
+        out = _cholesky_form(xp, x, gram, [shifts[i] for i in ch_idx])
+        parts.update({i: out[j, ...] for j, i in enumerate(ch_idx)})
+    if len(shifts) == 1:
+        return xp.expand_dims(parts[0], axis=0)
+    return xp.stack([parts[i] for i in range(len(shifts))], axis=0)
+
+
+class Start(NamedTuple):
+    """The normalised iterate, the lower bound its schedule uses, and whether it is traced."""
+
+    x: Any
+    lower: float
+    traced: bool
+
+
+def prepare(xp: ModuleType, x: Any, lower: float | None) -> Start:
+    """Normalise ``x`` and fix ``ℓ``: the caller's, else the eager estimate, else ε.
+
+    Eager arrays get :func:`estimate_bounds`, which also rescales ``X₀`` towards
+    ``‖X₀‖₂ = 1``; traced arrays keep ``X₀ = A/α`` and the static default.
+    """
+    x = scale_to_unit_norm(xp, x)
+    traced = is_traced(x)
+    if lower is None and not traced:
+        bounds = estimate_bounds(xp, x)
+        if bounds is not None:
+            x = x / xp.astype(bounds.beta, x.dtype)
+            lower = bounds.lower
+    if lower is None:
+        lower = float(xp.finfo(x.dtype).eps)
+    return Start(x, lower, traced)
+
+
+def orthogonal_enough(xp: ModuleType, x: Any) -> Any:
+    """Per matrix: ``‖XᴴX − I‖_F ≤ √ε``, so that the final polish reaches working precision.
+
+    One Newton–Schulz step takes a singular value ``1 + δ`` to ``1 − 3δ²/2 + O(δ³)``.
+    """
+    n = x.shape[-1]
+    eps = float(xp.finfo(real_dtype(xp, x.dtype)).eps)
+    gram = conj_transpose(xp, x) @ x
+    return xp.linalg.vector_norm(gram - eye_like(xp, x, n), axis=(-2, -1)) <= math.sqrt(eps)
+
+
+def iterate(
+    xp: ModuleType,
+    start: Start,
+    schedule: Sequence[Any],
+    apply: Callable[[Any, Any], Any],
+    fallback: Any,
+    max_steps: int,
+    testable: Callable[[Any], bool] = lambda step: True,
+) -> tuple[Any, Progress]:
+    """Run ``schedule`` (host-side step parameters) with convergence tests, then polish.
+
+    After a step for which ``testable(step)`` holds, a matrix whose iterate
+    changed by at most :func:`convergence_tolerance` is converged and frozen
+    (``xp.where``).  The change test is only meaningful once a step is close to
+    the cubically convergent Halley map: a QDWH step for a tiny ``ℓ`` moves
+    every singular value above 1e-3 by less than that, long before
+    convergence, so such steps are not tested.  Eagerly, the loop stops once
+    every matrix is converged; if the schedule runs out first, matrices that
+    are :func:`orthogonal_enough` count as converged and the others continue
+    with ``fallback`` steps, up to ``max_steps`` in all.  Traced, exactly
+    ``min(len(schedule), max_steps)`` steps run.  ``converged`` in the result
+    also counts matrices that are orthogonal enough at the end.
+    """
+    x, traced = start.x, start.traced
+    tol = convergence_tolerance(xp, x.dtype)
+    done = xp.zeros(x.shape[:-2], dtype=xp.bool, device=device(x))
+    iterations = 0
+    while iterations < max_steps:
+        if iterations < len(schedule):
+            step = schedule[iterations]
+        elif traced:
+            break
+        else:
+            if iterations == len(schedule):
+                done = done | orthogonal_enough(xp, x)
+                if bool(xp.all(done)):
+                    break
+            step = fallback
+        new = xp.where(done[..., None, None], x, apply(x, step))
+        if testable(step):
+            done = done | (change(xp, new, x) <= tol)
+        x = new
+        iterations += 1
+        if not traced and bool(xp.all(done)):
+            break
+    done = done | orthogonal_enough(xp, x)
+    return polish(xp, x), Progress(iterations, done, start.lower)

@@ -1,0 +1,129 @@
+"""QDWH: the QR-based dynamically weighted Halley iteration (accurate, the default of ``polar``).
+
+For ``X₀ = A/α`` (``‖X₀‖₂ ≤ 1``) and a lower bound ``ℓ ≤ σ_min(X₀)``, each step is
+the best rational approximation of type (3, 2) to ``sign`` on ``[ℓ, 1]``,
+
+    X ← X (aI + bXᴴX)(I + cXᴴX)⁻¹ = (b/c) X + (a − b/c) X (I + cXᴴX)⁻¹,
+
+with ``d = (4(1 − ℓ²)/ℓ⁴)^{1/3}``, ``a = √(1+d) + √(2 − d + 2(2 − ℓ²)/(ℓ²√(1+d)))``,
+``b = (a − 1)²/4``, ``c = a + b − 1``, and then ``ℓ ← ℓ(a + bℓ²)/(1 + cℓ²)``.  The
+scalar map sends ``[ℓ, 1]`` into ``[ℓ', 1]``, so the schedule of weights is
+fixed on the host from ``ℓ`` alone: six steps reach double precision from
+``ℓ = 1e-16``, fewer from larger ``ℓ``.  While ``c > 100`` a step uses the QR form
+(``X (I + cXᴴX)⁻¹ = Q₁Q₂ᴴ/√c`` from ``[√c X; I] = [Q₁; Q₂]R``), afterwards the
+cheaper Cholesky form; both are backward stable there (Nakatsukasa & Higham
+2012).  A final Newton–Schulz step restores orthogonality to working precision.
+
+``ℓ``: eager arrays get an estimate from one QR factorization
+(:mod:`._lower_bound`), so well-conditioned inputs skip the QR-form steps;
+under ``jax.jit``/``torch.compile`` the schedule comes from ``lower=``
+(default: the compute dtype's ε, as JAX does) and is static.  Convergence is
+tested after every step (``‖X_{k+1} − X_k‖_F ≤ (5ε)^{1/3}``): eagerly the loop
+stops when every matrix passed, continuing with Halley steps ``(3, 1, 3)`` if the
+schedule ran out first; traced, converged matrices are frozen by masking.
+
+References
+----------
+Y. Nakatsukasa, Z. Bai, F. Gygi. Optimizing Halley's iteration for computing
+the matrix polar decomposition. SIAM J. Matrix Anal. Appl. 31(5), 2010.
+Y. Nakatsukasa, N. J. Higham. Backward stability of iterations for computing
+the polar decomposition. SIAM J. Matrix Anal. Appl. 33(2), 2012.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any, NamedTuple
+
+from polarlinalg._methods._base import Method, Progress, check_positive_int
+from polarlinalg._methods._rational import iterate, prepare, shifted_products
+
+__all__ = ["QDWH", "QDWHPlan", "qdwh_weights", "weight_schedule"]
+
+DEFAULT_MAX_STEPS = 10
+_HALLEY = (3.0, 1.0, 3.0)
+# Steps with c above this (the QR-form steps) barely move well-separated singular
+# values, so a small change says nothing about convergence; JAX does not test them either.
+_TESTABLE_C = 100.0
+
+
+class QDWHPlan(NamedTuple):
+    """Host-side arguments: the iteration cap and the caller's lower bound (or None)."""
+
+    max_steps: int
+    lower: float | None
+
+
+def check_lower(value: Any) -> float | None:
+    """Validate a user ``lower=``: None or a float in (0, 1]."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value <= 1.0:
+        raise ValueError(f"lower must be a number in (0, 1] or None; got {value!r}")
+    return float(value)
+
+
+def qdwh_weights(ell: float) -> tuple[float, float, float]:
+    """Return the dynamic weights ``(a, b, c)`` for the lower bound ``ℓ`` (host, float64)."""
+    l2 = ell * ell
+    d = (4.0 * (1.0 - l2) / (l2 * l2)) ** (1.0 / 3.0)
+    sq = math.sqrt(1.0 + d)
+    a = sq + math.sqrt(max(2.0 - d + 2.0 * (2.0 - l2) / (l2 * sq), 0.0))
+    b = (a - 1.0) ** 2 / 4.0
+    return a, b, a + b - 1.0
+
+
+def weight_schedule(ell: float, eps: float, max_steps: int) -> list[tuple[float, float, float]]:
+    """Weights of the steps that take ``[ℓ, 1]`` to within ``5ε`` of 1 (at most ``max_steps``)."""
+    ell = max(ell, 1e-30)
+    out = []
+    while ell + 5.0 * eps < 1.0 and len(out) < max_steps:
+        a, b, c = qdwh_weights(ell)
+        l2 = ell * ell
+        ell = min(ell * (a + b * l2) / (1.0 + c * l2), 1.0)
+        out.append((a, b, c))
+    return out
+
+
+def _configure(steps: int | None, coefficients: Any, options: Mapping[str, Any]) -> QDWHPlan:
+    max_steps = DEFAULT_MAX_STEPS if steps is None else check_positive_int("steps", steps)
+    return QDWHPlan(max_steps, check_lower(options["lower"]))
+
+
+def _step(xp: ModuleType, x: Any, weights: tuple[float, float, float]) -> Any:
+    a, b, c = weights
+    e = b / c
+    y = shifted_products(xp, x, [1.0 / c])[0, ...]  # X (XᴴX + I/c)⁻¹ = c·X (I + cXᴴX)⁻¹
+    return e * x + ((a - e) / c) * y
+
+
+def _run(xp: ModuleType, x: Any, plan: QDWHPlan) -> tuple[Any, Progress]:
+    start = prepare(xp, x, plan.lower)
+    eps = float(xp.finfo(x.dtype).eps)
+    schedule = weight_schedule(start.lower, eps, plan.max_steps)
+    return iterate(
+        xp,
+        start,
+        schedule,
+        lambda y, w: _step(xp, y, w),
+        _HALLEY,
+        plan.max_steps,
+        testable=lambda w: w[2] <= _TESTABLE_C,
+    )
+
+
+QDWH = Method(
+    name="qdwh",
+    summary="QR-based dynamically weighted Halley iteration (accurate; polar's default)",
+    family="rational",
+    orientation="tall",
+    low_precision=False,
+    default_steps=DEFAULT_MAX_STEPS,
+    takes_coefficients=False,
+    configure=_configure,
+    run=_run,
+    options={"lower": None},
+)
