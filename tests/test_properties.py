@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 from support import AVAILABLE
 
 from polarlinalg import COEFFICIENTS, METHODS, orthogonalize, polar
-from polarlinalg._methods import get_method
 from polarlinalg._coefficients import RECOMMENDED_SAFETY, apply_schedule
+from polarlinalg._methods import get_method
 from polarlinalg.testing import exact_iterate, random_matrix, reference_polar
 
 shapes = st.tuples(
