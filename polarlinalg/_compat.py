@@ -73,14 +73,15 @@ def is_traced(x: Any) -> bool:
     """Return True when the values of ``x`` cannot be read on the host.
 
     That is the case for JAX tracers (inside ``jax.jit``, ``vmap``, ``grad``),
-    for PyTorch tensors while TorchDynamo traces a function
-    (``torch.compile``), and for lazy arrays such as Dask's.  The core uses it
-    to skip value-dependent work that only makes sense eagerly, such as the
-    check for non-finite input.
+    for PyTorch tensors while TorchDynamo traces a function (``torch.compile``)
+    or batched by ``torch.func.vmap``, and for lazy arrays such as Dask's.  The
+    core uses it to skip value-dependent work that only makes sense eagerly,
+    such as the check for non-finite input.
     """
     torch = _torch_module()
     if torch is not None and isinstance(x, torch.Tensor):
-        return bool(torch.compiler.is_compiling())
+        # functorch wrappers: vmap's batched tensors cannot be read either
+        return bool(torch.compiler.is_compiling()) or bool(torch._C._functorch.is_batchedtensor(x))
     jax = sys.modules.get("jax")
     if jax is not None and isinstance(x, jax.Array):
         # Concrete JAX arrays can be read (eager mode); tracers cannot.

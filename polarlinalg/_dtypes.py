@@ -115,7 +115,7 @@ def plan_dtypes(
     compute = _resolve_name(xp, compute_dtype)
     try:
         ok = xp.isdtype(compute, ("real floating", "complex floating"))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, AttributeError):  # not a dtype of this namespace
         ok = False
     if not ok:
         raise ValueError(

@@ -19,6 +19,7 @@ __all__ = [
     "real_inner",
     "safe_divisor",
     "safe_reciprocal",
+    "scaled_frobenius_norm",
     "symmetrize",
 ]
 
@@ -39,21 +40,35 @@ def eye_like(xp: ModuleType, x: Any, n: int) -> Any:
     return xp.eye(n, dtype=x.dtype, device=device(x))
 
 
-def frobenius_norm(xp: ModuleType, x: Any) -> Any:
-    """Return ``‖x‖_F`` of each matrix, shape ``(..., 1, 1)``, in at least float32.
+def scaled_frobenius_norm(xp: ModuleType, x: Any) -> tuple[Any, Any]:
+    """Return ``(p, r)`` with ``‖x‖_F = p·r`` per matrix, both of shape ``(..., 1, 1)``.
 
-    The matrix is first divided by its largest magnitude, so the sum of
-    squares can neither overflow nor underflow (a float16 gradient of 1e3 or a
-    float32 matrix of 1e-25 still gets its true norm).  An all-zero matrix has
-    norm exactly 0.
+    ``p = max|xᵢⱼ|`` is an element's magnitude, so it is representable in the
+    input dtype, and ``r = ‖x/p‖_F ∈ [1, √(mn)]`` is computed in at least
+    float32: neither overflows or underflows, whatever the scale of ``x`` (a
+    float16 gradient of 1e4, a float32 matrix of 1e-39).  Normalising as
+    ``(x / p) / r`` is then safe too.  For an all-zero matrix ``p = 0`` and
+    ``r = 1`` (and the gradient at zero is finite, not NaN).
     """
     dtype = at_least_float32(xp, real_dtype(xp, x.dtype))
     mag = xp.abs(x)
     if mag.dtype != dtype:
         mag = xp.astype(mag, dtype)
     peak = xp.max(mag, axis=(-2, -1), keepdims=True)
-    scaled = mag / safe_divisor(xp, peak)
-    return peak * xp.linalg.vector_norm(scaled, axis=(-2, -1), keepdims=True)
+    zero = peak == 0
+    # the double `where` keeps d‖x‖/dx finite at x = 0 under automatic differentiation
+    scaled = xp.where(zero, xp.ones_like(mag), mag / safe_divisor(xp, peak))
+    return peak, xp.linalg.vector_norm(scaled, axis=(-2, -1), keepdims=True)
+
+
+def frobenius_norm(xp: ModuleType, x: Any) -> Any:
+    """Return ``‖x‖_F`` of each matrix, shape ``(..., 1, 1)``, in at least float32.
+
+    Computed as ``p·r`` (:func:`scaled_frobenius_norm`), so the sum of squares
+    can neither overflow nor underflow; an all-zero matrix has norm exactly 0.
+    """
+    peak, rel = scaled_frobenius_norm(xp, x)
+    return peak * rel
 
 
 def safe_divisor(xp: ModuleType, s: Any) -> Any:

@@ -75,13 +75,27 @@ def _prepare(
         low_precision_ok=method.low_precision,
         method=method.name,
     )
-    x = a if a.dtype == dtypes.compute else xp.astype(a, dtypes.compute)
-    if check_finite and not is_traced(x) and not bool(xp.all(xp.isfinite(x))):
+    check = check_finite and not is_traced(a)
+    if check and not bool(xp.all(xp.isfinite(a))):
         raise ValueError(
             "the input contains NaN or infinity; the polar decomposition is undefined "
             "(pass check_finite=False to skip this check)"
         )
+    x = a if a.dtype == dtypes.compute else xp.astype(a, dtypes.compute)
+    narrower = x is not a and float(xp.finfo(x.dtype).max) < _max_of(xp, a.dtype)
+    if check and narrower and not bool(xp.all(xp.isfinite(x))):
+        raise ValueError(
+            f"the input's values overflow the compute dtype {dtypes.compute}; "
+            "choose a wider compute_dtype"
+        )
     return xp, x, dtypes.result
+
+
+def _max_of(xp: Any, dtype: Any) -> float:
+    """Largest finite value of a floating dtype (infinite for integer and boolean ones)."""
+    if xp.isdtype(dtype, ("real floating", "complex floating")):
+        return float(xp.finfo(dtype).max)
+    return float("inf")
 
 
 def _factor(xp: Any, x: Array, method: Method, plan: Any) -> tuple[Array, Progress | None]:

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 from polarlinalg._compat import device, is_traced, solve_triangular
 from polarlinalg._dtypes import real_dtype
-from polarlinalg._linalg import conj_transpose, eye_like, frobenius_norm, safe_divisor, symmetrize
+from polarlinalg._linalg import conj_transpose, eye_like, safe_divisor, symmetrize
 from polarlinalg._methods._base import Progress
 from polarlinalg._methods._lower_bound import estimate_bounds
 
@@ -57,21 +57,19 @@ def scale_to_unit_norm(xp: ModuleType, x: Any) -> Any:
 
     Both are cheap upper bounds of the spectral norm; the smaller one keeps the
     normalised singular values as large as possible.  The matrix is first
-    divided by its largest magnitude, so nothing overflows, and a zero matrix
-    stays zero.
+    divided by its largest magnitude (an element, so representable), after
+    which every quantity lies in ``[1, mn]``: nothing overflows or underflows,
+    and a zero matrix stays zero.
     """
     rdtype = real_dtype(xp, x.dtype)
+    peak = xp.max(xp.abs(x), axis=(-2, -1), keepdims=True)
+    x = x / xp.astype(safe_divisor(xp, peak), rdtype)
     mag = xp.abs(x)
-    peak = xp.max(mag, axis=(-2, -1), keepdims=True)
-    inv_peak = 1.0 / safe_divisor(xp, peak)
-    mag = mag * inv_peak
     one = xp.max(xp.sum(mag, axis=-2, keepdims=True), axis=-1, keepdims=True)
     inf = xp.max(xp.sum(mag, axis=-1, keepdims=True), axis=-2, keepdims=True)
-    fro = frobenius_norm(xp, mag)
-    if fro.dtype != rdtype:
-        fro = xp.astype(fro, rdtype)
+    fro = xp.linalg.vector_norm(mag, axis=(-2, -1), keepdims=True)
     alpha = xp.minimum(fro, xp.sqrt(one * inf))
-    return x * (inv_peak / safe_divisor(xp, alpha))
+    return x / xp.astype(safe_divisor(xp, alpha), rdtype)
 
 
 def nonzero_mask(xp: ModuleType, x: Any) -> Any:
@@ -188,40 +186,52 @@ def orthogonal_enough(xp: ModuleType, x: Any) -> Any:
 def iterate(
     xp: ModuleType,
     start: Start,
-    schedule: Sequence[Any],
+    design: Callable[[float], Sequence[Any]],
     apply: Callable[[Any, Any], Any],
     fallback: Any,
     max_steps: int,
     testable: Callable[[Any], bool] = lambda step: True,
 ) -> tuple[Any, Progress]:
-    """Run ``schedule`` (host-side step parameters) with convergence tests, then polish.
+    """Run the schedule ``design(ℓ)`` (host-side steps) with convergence tests, then polish.
 
     After a step for which ``testable(step)`` holds, a matrix whose iterate
     changed by at most :func:`convergence_tolerance` is converged and frozen
     (``xp.where``).  The change test is only meaningful once a step is close to
     the cubically convergent Halley map: a QDWH step for a tiny ``ℓ`` moves
     every singular value above 1e-3 by less than that, long before
-    convergence, so such steps are not tested.  Eagerly, the loop stops once
-    every matrix is converged; if the schedule runs out first, matrices that
-    are :func:`orthogonal_enough` count as converged and the others continue
-    with ``fallback`` steps, up to ``max_steps`` in all.  Traced, exactly
+    convergence, so such steps are not tested.
+
+    Eagerly the loop stops once every matrix is converged.  If the schedule
+    runs out first, matrices that are :func:`orthogonal_enough` count as
+    converged; for the others ``ℓ`` was overestimated, so the bounds are
+    estimated again on the current iterate and a new schedule follows (then
+    ``fallback`` steps), up to ``max_steps`` in all.  Traced, exactly
     ``min(len(schedule), max_steps)`` steps run.  ``converged`` in the result
     also counts matrices that are orthogonal enough at the end.
     """
     x, traced = start.x, start.traced
     tol = convergence_tolerance(xp, x.dtype)
+    schedule = list(design(start.lower))
     done = xp.zeros(x.shape[:-2], dtype=xp.bool, device=device(x))
-    iterations = 0
+    iterations, replanned = 0, False
     while iterations < max_steps:
         if iterations < len(schedule):
             step = schedule[iterations]
         elif traced:
             break
         else:
-            if iterations == len(schedule):
-                done = done | orthogonal_enough(xp, x)
-                if bool(xp.all(done)):
-                    break
+            done = done | orthogonal_enough(xp, x)
+            if bool(xp.all(done)):
+                break
+            if not replanned:
+                replanned = True
+                bounds = estimate_bounds(xp, x)
+                if bounds is not None:
+                    scaled = x / xp.astype(bounds.beta, x.dtype)
+                    x = xp.where(done[..., None, None], x, scaled)
+                lower = bounds.lower if bounds is not None else float(xp.finfo(x.dtype).eps)
+                schedule = schedule + list(design(lower))
+                continue
             step = fallback
         new = xp.where(done[..., None, None], x, apply(x, step))
         if testable(step):

@@ -93,8 +93,8 @@ def quintic_step(xp: ModuleType, x: Any, row: tuple[float, float, float], eye: A
     """
     a, b, c = row
     g = x @ conj_transpose(xp, x)
-    inner = b * eye if c == 0.0 else c * g + b * eye
-    return (g @ inner + a * eye) @ x
+    poly = b * g + a * eye if c == 0.0 else g @ (c * g + b * eye) + a * eye
+    return poly @ x
 
 
 def iterate(xp: ModuleType, x: Any, rows: Schedule) -> Any:

@@ -103,11 +103,10 @@ def _step(xp: ModuleType, x: Any, weights: tuple[float, float, float]) -> Any:
 def _run(xp: ModuleType, x: Any, plan: QDWHPlan) -> tuple[Any, Progress]:
     start = prepare(xp, x, plan.lower)
     eps = float(xp.finfo(x.dtype).eps)
-    schedule = weight_schedule(start.lower, eps, plan.max_steps)
     return iterate(
         xp,
         start,
-        schedule,
+        lambda ell: weight_schedule(ell, eps, plan.max_steps),
         lambda y, w: _step(xp, y, w),
         _HALLEY,
         plan.max_steps,

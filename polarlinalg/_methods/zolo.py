@@ -132,14 +132,16 @@ def _apply(xp: ModuleType, x: Any, step: ZoloStep) -> Any:
 def _run(xp: ModuleType, x: Any, plan: ZoloPlan) -> tuple[Any, Progress]:
     start = prepare(xp, x, plan.lower)
     eps = float(xp.finfo(x.dtype).eps)
-    r = plan.degree or choose_degree(start.lower, eps)
-    schedule = _schedule(start.lower, r, eps, plan.max_steps)
+
+    def design(ell: float) -> list[ZoloStep]:
+        return _schedule(ell, plan.degree or choose_degree(ell, eps), eps, plan.max_steps)
+
     # The designed steps are not change-tested (a tiny change after the first one
     # does not mean convergence); the orthogonality test after them decides.
     return iterate(
         xp,
         start,
-        schedule,
+        design,
         lambda y, s: _apply(xp, y, s),
         _FALLBACK,
         plan.max_steps,
