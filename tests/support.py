@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from polarlinalg.backends import BACKEND_NAMES, Backend, available_backends, enable_jax_x64
-from polarlinalg.testing import Reference
+from polarlinalg.testing import Reference, reference_polar
 
 try:
     enable_jax_x64()
@@ -109,3 +109,17 @@ def relative_residual(a: np.ndarray, b: np.ndarray) -> float:
     num = np.linalg.norm(a - b, axis=(-2, -1))
     den = np.linalg.norm(a, axis=(-2, -1))
     return float(np.max(num / np.where(den == 0, 1, den)))
+
+
+def check_accurate(backend, a, u, h, side, tol, forward_tol=None):
+    """Assert the accuracy contract of the accurate methods, measured in float64."""
+    a64, u64, h64 = (to_f64(backend, t) for t in (a, u, h))
+    norm_a = np.max(np.linalg.norm(a64, axis=(-2, -1), ord=2))
+    assert orthogonality(u64) <= tol
+    product = u64 @ h64 if side == "right" else h64 @ u64
+    assert relative_residual(a64, product) <= tol
+    assert np.max(np.abs(h64 - np.swapaxes(h64, -1, -2).conj())) <= tol * norm_a
+    assert np.min(np.linalg.eigvalsh(h64)) >= -tol * norm_a
+    if forward_tol is not None:
+        ref = reference_polar(a64)
+        assert relative_residual(ref.u, u64) <= forward_tol
