@@ -17,6 +17,7 @@ import array_api_compat
 
 __all__ = [
     "array_namespace",
+    "cholesky_solve",
     "device",
     "dtype_from_name",
     "is_traced",
@@ -184,3 +185,32 @@ def qr_r(xp: ModuleType, a: Any) -> Any:
 
         return importlib.import_module(module).linalg.qr(a, mode="r")
     return xp.linalg.qr(a).R
+
+
+def cholesky_solve(xp: ModuleType, w: Any, b: Any) -> Any:
+    """Solve ``w x = b`` for Hermitian positive definite ``w`` by a Cholesky factorization.
+
+    One LAPACK-style call where the framework has it (SciPy ``cho_factor`` /
+    ``cho_solve`` for NumPy, ``torch.cholesky_solve``, ``jax.scipy.linalg``), which
+    avoids the copies of two separate triangular solves; otherwise
+    ``xp.linalg.cholesky`` and two :func:`solve_triangular` calls.
+    """
+    kind = _namespace_kind(xp)
+    if kind == "torch":
+        torch = _torch_module()
+        return torch.cholesky_solve(b, torch.linalg.cholesky(w))
+    if kind == "jax":
+        import jax.scipy.linalg
+
+        return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(w, lower=True), b)
+    if kind == "numpy":
+        try:
+            import scipy.linalg
+        except ImportError:
+            pass
+        else:
+            factor = scipy.linalg.cho_factor(w, lower=True, check_finite=False)
+            return scipy.linalg.cho_solve(factor, b, check_finite=False)
+    chol = xp.linalg.cholesky(w)
+    y = solve_triangular(xp, chol, b, lower=True)
+    return solve_triangular(xp, xp.conj(xp.matrix_transpose(chol)), y, lower=False)

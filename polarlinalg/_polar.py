@@ -35,10 +35,10 @@ class PolarInfo(NamedTuple):
     method : str
         The method that ran.
     iterations : int or None
-        Iterations run (None for ``"svd"``).  Eagerly, iterative methods with a
-        convergence test stop as soon as every matrix converged; traced
-        (``jax.jit``, ``torch.compile``) they run their static schedule.  Fixed-step
-        methods report their step count.
+        Main iterations run (None for ``"svd"``): the factorizing steps of a
+        rational method, every step of a polynomial one.  Eagerly, methods with
+        a convergence test stop as soon as every matrix converged; traced
+        (``jax.jit``, ``torch.compile``) they run their static schedule.
     converged : array of bool or None
         Per matrix of the stack, whether the method's convergence test passed
         (None for methods without one).
@@ -46,12 +46,16 @@ class PolarInfo(NamedTuple):
         The lower bound on the normalised smallest singular value that a
         rational method's schedule was designed for: the eager estimate, the
         caller's ``lower=``, or the dtype's ε under tracing.
+    finishing_steps : int or None
+        Newton–Schulz steps (matrix products only) that finished a rational
+        method, its final polish included; 0 for the polynomial methods.
     """
 
     method: str
     iterations: int | None
     converged: Array | None
     lower: float | None
+    finishing_steps: int | None
 
 
 def _prepare(
@@ -112,8 +116,14 @@ def _factor(xp: Any, x: Array, method: Method, plan: Any) -> tuple[Array, Progre
 
 def _info(method: Method, progress: Progress | None) -> PolarInfo:
     if progress is None:
-        return PolarInfo(method.name, None, None, None)
-    return PolarInfo(method.name, progress.iterations, progress.converged, progress.lower)
+        return PolarInfo(method.name, None, None, None, None)
+    return PolarInfo(
+        method.name,
+        progress.iterations,
+        progress.converged,
+        progress.lower,
+        progress.finishing_steps,
+    )
 
 
 def _cast(xp: Any, x: Array, dtype: Any) -> Array:

@@ -40,20 +40,25 @@ class Progress(NamedTuple):
     Attributes
     ----------
     iterations : int
-        Iterations run: eagerly, until every matrix converged (or the cap);
-        traced, the static schedule's length.  A final polishing step is not
-        counted.
+        Main iterations run (for the rational methods: the steps that factorize,
+        QR, Cholesky or an inverse; for the polynomial methods: every step):
+        eagerly, until every matrix converged (or the cap); traced, the static
+        schedule's.
     converged : array of bool or None
         Per matrix of the stack, whether the convergence test passed (None for
         fixed-step methods, which have no test).
     lower : float or None
         The lower bound on the normalised smallest singular value that the
         schedule was designed for (rational methods).
+    finishing_steps : int
+        Newton–Schulz steps (matrix products only) that finished a rational
+        method once it was close, the final polish included; 0 otherwise.
     """
 
     iterations: int
     converged: Any
     lower: float | None
+    finishing_steps: int = 0
 
 
 def check_positive_int(name: str, value: Any) -> int:

@@ -9,18 +9,17 @@ the cost of one iteration:
 
 1. ``R`` of the QR factorization of ``X₀`` (``σ(R) = σ(X₀)``), R alone where
    the framework offers it;
-2. ``R⁻¹`` by one triangular solve against the identity;
-3. six power iterations each on ``RᴴR`` and on ``R⁻¹R⁻ᴴ`` (matrix–vector
-   products from a fixed pseudo-random start), which approach ``‖R‖₂`` and
-   ``‖R⁻¹‖₂ = 1/σ_min`` from below.
+2. six power iterations each on ``RᴴR`` (matrix–vector products) and on
+   ``R⁻¹R⁻ᴴ`` (two triangular solves with a vector), from a fixed
+   pseudo-random start; they approach ``‖R‖₂`` and ``‖R⁻¹‖₂ = 1/σ_min`` from
+   below, at ``O(n²)`` each.
 
-The new scale is ``β = 1.1·ν_max`` and the bound ``ℓ = max(1/‖R⁻¹‖_F,
-1/(1.5·ν_inv)) / β``; ``1/‖R⁻¹‖_F ≤ σ_min`` always, and the margins keep the
-estimates on the safe side unless power iteration has not resolved an
-extreme singular value.  An error there costs only iterations: the methods
-test convergence and continue (a singular value slightly above 1, or below
-``ℓ``, still converges, just later).  Singular input (an infinite or NaN
-``R⁻¹``) gives no estimate.
+The new scale is ``β = 1.1·ν_max`` (capped at 1) and the bound
+``ℓ = 1/(1.5·ν_inv·β)``; the margins keep the estimates on the safe side
+unless power iteration has not resolved an extreme singular value.  An error
+there costs only iterations: the methods test convergence and continue (a
+singular value slightly above 1, or below ``ℓ``, still converges, just later).
+Singular input (an infinite or NaN ``R⁻¹``) gives no estimate.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ import numpy as np
 
 from polarlinalg._compat import device, qr_r, solve_triangular
 from polarlinalg._dtypes import real_dtype
-from polarlinalg._linalg import conj_transpose, eye_like
+from polarlinalg._linalg import conj_transpose
 
 __all__ = ["Bounds", "estimate_bounds"]
 
@@ -49,20 +48,15 @@ class Bounds(NamedTuple):
     lower: float
 
 
-def _power_norm(xp: ModuleType, a: Any, steps: int) -> Any:
-    """Estimate ``‖a‖₂`` per matrix by power iteration on ``aᴴa`` (from below)."""
-    n = a.shape[-1]
+def _start_vector(xp: ModuleType, like: Any) -> Any:
+    n = like.shape[-1]
     start = np.cos(np.arange(1, n + 1) * 1.7)  # fixed; no structure aligned with the axes
-    v = xp.asarray(start / np.linalg.norm(start), dtype=a.dtype, device=device(a))
-    v = xp.broadcast_to(xp.reshape(v, (n, 1)), (*a.shape[:-2], n, 1))
-    a_h = conj_transpose(xp, a)
-    nu = None
-    for _ in range(steps):
-        w = a @ v
-        nu = xp.linalg.vector_norm(w, axis=(-2, -1))
-        v = a_h @ w
-        v = v / xp.astype(xp.linalg.vector_norm(v, axis=(-2, -1), keepdims=True), v.dtype)
-    return nu
+    v = xp.asarray(start / np.linalg.norm(start), dtype=like.dtype, device=device(like))
+    return xp.broadcast_to(xp.reshape(v, (n, 1)), (*like.shape[:-2], n, 1))
+
+
+def _normalised(xp: ModuleType, v: Any) -> Any:
+    return v / xp.astype(xp.linalg.vector_norm(v, axis=(-2, -1), keepdims=True), v.dtype)
 
 
 def estimate_bounds(xp: ModuleType, x0: Any) -> Bounds | None:
@@ -70,18 +64,23 @@ def estimate_bounds(xp: ModuleType, x0: Any) -> Bounds | None:
 
     Eager arrays only: ``lower`` is a Python float read from the device.
     """
-    n = x0.shape[-1]
     try:
         r = qr_r(xp, x0)
-        eye = xp.broadcast_to(eye_like(xp, r, n), r.shape)
-        r_inv = solve_triangular(xp, r, eye, lower=False)
+        r_h = conj_transpose(xp, r)
         rdtype = real_dtype(xp, r.dtype)
-        nu_max = xp.astype(_power_norm(xp, r, _POWER_STEPS), rdtype)
-        nu_inv = xp.astype(_power_norm(xp, conj_transpose(xp, r_inv), _POWER_STEPS), rdtype)
-        fro_inv = xp.linalg.vector_norm(r_inv, axis=(-2, -1))
-        beta = xp.minimum(_NORM_MARGIN * nu_max, xp.ones_like(nu_max))
-        sigma_min = xp.maximum(1.0 / fro_inv, 1.0 / (_LOWER_MARGIN * nu_inv))
-        lower = float(xp.min(sigma_min / beta))
+        v = w = _start_vector(xp, r)
+        nu_max = nu_inv = None
+        for _ in range(_POWER_STEPS):
+            # ‖R‖₂ by power iteration on RᴴR
+            rv = r @ v
+            nu_max = xp.linalg.vector_norm(rv, axis=(-2, -1))
+            v = _normalised(xp, r_h @ rv)
+            # ‖R⁻¹‖₂ by power iteration on R⁻¹R⁻ᴴ: two triangular solves
+            t = solve_triangular(xp, r_h, w, lower=True)
+            nu_inv = xp.linalg.vector_norm(t, axis=(-2, -1))
+            w = _normalised(xp, solve_triangular(xp, r, t, lower=False))
+        beta = xp.minimum(_NORM_MARGIN * xp.astype(nu_max, rdtype), xp.ones_like(nu_max))
+        lower = float(xp.min(1.0 / (_LOWER_MARGIN * xp.astype(nu_inv, rdtype) * beta)))
     except (ArithmeticError, RuntimeError, ValueError):  # numpy/torch LinAlgError: singular R
         return None
     if not math.isfinite(lower) or lower <= 0.0:

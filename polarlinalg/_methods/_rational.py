@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from polarlinalg._compat import device, is_traced, solve_triangular
+from polarlinalg._compat import cholesky_solve, device, is_traced
 from polarlinalg._dtypes import real_dtype
 from polarlinalg._linalg import conj_transpose, eye_like, safe_divisor, symmetrize
 from polarlinalg._methods._base import Progress
@@ -117,11 +117,8 @@ def _cholesky_form(xp: ModuleType, x: Any, gram: Any, shifts: Sequence[float]) -
     n = x.shape[-1]
     g = len(shifts)
     w = gram + stacked_scalars(xp, shifts, x) * eye_like(xp, x, n)  # (g, ..., n, n)
-    chol = xp.linalg.cholesky(w)
     xh = xp.broadcast_to(conj_transpose(xp, x), (g, *x.shape[:-2], n, x.shape[-2]))
-    t = solve_triangular(xp, chol, xh, lower=True)
-    yh = solve_triangular(xp, conj_transpose(xp, chol), t, lower=False)
-    return conj_transpose(xp, yh)
+    return conj_transpose(xp, cholesky_solve(xp, w, xh))  # X W⁻¹ = (W⁻¹ Xᴴ)ᴴ
 
 
 def shifted_products(xp: ModuleType, x: Any, shifts: Sequence[float]) -> Any:
@@ -191,6 +188,7 @@ def iterate(
     fallback: Any,
     max_steps: int,
     testable: Callable[[Any], bool] = lambda step: True,
+    finishing: Callable[[Any], bool] = lambda step: False,
 ) -> tuple[Any, Progress]:
     """Run the schedule ``design(ℓ)`` (host-side steps) with convergence tests, then polish.
 
@@ -207,16 +205,18 @@ def iterate(
     estimated again on the current iterate and a new schedule follows (then
     ``fallback`` steps), up to ``max_steps`` in all.  Traced, exactly
     ``min(len(schedule), max_steps)`` steps run.  ``converged`` in the result
-    also counts matrices that are orthogonal enough at the end.
+    also counts matrices that are orthogonal enough at the end.  Steps for
+    which ``finishing(step)`` holds (Newton–Schulz) are reported apart from
+    the main iterations, together with the final polish.
     """
     x, traced = start.x, start.traced
     tol = convergence_tolerance(xp, x.dtype)
     schedule = list(design(start.lower))
     done = xp.zeros(x.shape[:-2], dtype=xp.bool, device=device(x))
-    iterations, replanned = 0, False
-    while iterations < max_steps:
-        if iterations < len(schedule):
-            step = schedule[iterations]
+    taken, finished, replanned = 0, 0, False
+    while taken < max_steps:
+        if taken < len(schedule):
+            step = schedule[taken]
         elif traced:
             break
         else:
@@ -237,8 +237,9 @@ def iterate(
         if testable(step):
             done = done | (change(xp, new, x) <= tol)
         x = new
-        iterations += 1
+        taken += 1
+        finished += bool(finishing(step))
         if not traced and bool(xp.all(done)):
             break
     done = done | orthogonal_enough(xp, x)
-    return polish(xp, x), Progress(iterations, done, start.lower)
+    return polish(xp, x), Progress(taken - finished, done, start.lower, finished + 1)

@@ -121,18 +121,19 @@ def _run(xp: ModuleType, a: Any, plan: NewtonPlan) -> tuple[Any, Progress]:
     lower = plan.lower if plan.lower is not None else eps
     n_newton, n_ns = static_counts(lower, eps)
     done = xp.zeros(x.shape[:-2], dtype=xp.bool, device=device(x))
-    iterations, use_ns = 0, False
-    while iterations < plan.max_steps:
+    taken, finished, use_ns = 0, 0, False
+    while taken < plan.max_steps:
         if traced:
-            if iterations >= n_newton + n_ns:
+            if taken >= n_newton + n_ns:
                 break
-            use_ns = iterations >= n_newton
+            use_ns = taken >= n_newton
         new = _ns_step(xp, x) if use_ns else _newton_step(xp, x)
         new = xp.where(done[..., None, None], x, new)
         moved = change(xp, new, x)
         done = done | (moved <= tol)
         x = new
-        iterations += 1
+        taken += 1
+        finished += use_ns
         if not traced:
             if bool(xp.all(done)):
                 break
@@ -141,7 +142,7 @@ def _run(xp: ModuleType, a: Any, plan: NewtonPlan) -> tuple[Any, Progress]:
     done = done | orthogonal_enough(xp, x)
     u = q @ polish(xp, x)
     u = xp.where(nonzero_mask(xp, a), u, xp.zeros_like(u))
-    return u, Progress(iterations, done, lower if traced else plan.lower)
+    return u, Progress(taken - finished, done, lower if traced else plan.lower, finished + 1)
 
 
 NEWTON = Method(

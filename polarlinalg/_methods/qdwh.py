@@ -8,11 +8,14 @@ the best rational approximation of type (3, 2) to ``sign`` on ``[ℓ, 1]``,
 with ``d = (4(1 − ℓ²)/ℓ⁴)^{1/3}``, ``a = √(1+d) + √(2 − d + 2(2 − ℓ²)/(ℓ²√(1+d)))``,
 ``b = (a − 1)²/4``, ``c = a + b − 1``, and then ``ℓ ← ℓ(a + bℓ²)/(1 + cℓ²)``.  The
 scalar map sends ``[ℓ, 1]`` into ``[ℓ', 1]``, so the schedule of weights is
-fixed on the host from ``ℓ`` alone: six steps reach double precision from
-``ℓ = 1e-16``, fewer from larger ``ℓ``.  While ``c > 100`` a step uses the QR form
+fixed on the host from ``ℓ`` alone.  While ``c > 100`` a step uses the QR form
 (``X (I + cXᴴX)⁻¹ = Q₁Q₂ᴴ/√c`` from ``[√c X; I] = [Q₁; Q₂]R``), afterwards the
 cheaper Cholesky form; both are backward stable there (Nakatsukasa & Higham
-2012).  A final Newton–Schulz step restores orthogonality to working precision.
+2012).  Once ``1 − ℓ ≤ 0.1`` the weights are nearly Halley's ``(3, 1, 3)``, and
+Newton–Schulz steps ``X ← 1.5X − 0.5X(XᴴX)`` (``δ → 1.5δ²``, two matrix
+products) finish the job more cheaply, down to ``√ε``; a final Newton–Schulz
+polish restores orthogonality to working precision.  From ``ℓ = 1e-16`` that is
+four QDWH steps (two QR-form) and three Newton–Schulz steps.
 
 ``ℓ``: eager arrays get an estimate from one QR factorization
 (:mod:`._lower_bound`), so well-conditioned inputs skip the QR-form steps;
@@ -39,12 +42,16 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from polarlinalg._methods._base import Method, Progress, check_positive_int
-from polarlinalg._methods._rational import iterate, prepare, shifted_products
+from polarlinalg._methods._rational import iterate, polish, prepare, shifted_products
 
-__all__ = ["QDWH", "QDWHPlan", "qdwh_weights", "weight_schedule"]
+__all__ = ["NS", "QDWH", "QDWHPlan", "qdwh_weights", "weight_schedule"]
 
 DEFAULT_MAX_STEPS = 10
 _HALLEY = (3.0, 1.0, 3.0)
+NS = "ns"
+# Once every singular value is within this of 1, Newton–Schulz steps (two matrix
+# products, quadratic convergence) finish more cheaply than Cholesky-form QDWH steps.
+NS_SWITCH = 0.1
 # Steps with c above this (the QR-form steps) barely move well-separated singular
 # values, so a small change says nothing about convergence; JAX does not test them either.
 _TESTABLE_C = 100.0
@@ -76,15 +83,28 @@ def qdwh_weights(ell: float) -> tuple[float, float, float]:
     return a, b, a + b - 1.0
 
 
-def weight_schedule(ell: float, eps: float, max_steps: int) -> list[tuple[float, float, float]]:
-    """Weights of the steps that take ``[ℓ, 1]`` to within ``5ε`` of 1 (at most ``max_steps``)."""
+def weight_schedule(
+    ell: float, eps: float, max_steps: int, switch: float = NS_SWITCH
+) -> list[tuple[float, float, float] | str]:
+    """Return the host-side schedule that takes ``[ℓ, 1]`` to within ``√ε`` of 1.
+
+    QDWH weights ``(a, b, c)`` while ``1 − ℓ > switch``, then the marker
+    ``"ns"`` for each Newton–Schulz step (``δ → 1.5δ²``) still needed; the final
+    polish (one more Newton–Schulz step) then reaches working precision.  At
+    most ``max_steps`` entries.
+    """
     ell = max(ell, 1e-30)
-    out = []
-    while ell + 5.0 * eps < 1.0 and len(out) < max_steps:
+    target = math.sqrt(eps)
+    out: list[tuple[float, float, float] | str] = []
+    while 1.0 - ell > switch and len(out) < max_steps:
         a, b, c = qdwh_weights(ell)
         l2 = ell * ell
         ell = min(ell * (a + b * l2) / (1.0 + c * l2), 1.0)
         out.append((a, b, c))
+    delta = 1.0 - ell
+    while delta > target and len(out) < max_steps:
+        delta = 1.5 * delta * delta
+        out.append(NS)
     return out
 
 
@@ -93,7 +113,9 @@ def _configure(steps: int | None, coefficients: Any, options: Mapping[str, Any])
     return QDWHPlan(max_steps, check_lower(options["lower"]))
 
 
-def _step(xp: ModuleType, x: Any, weights: tuple[float, float, float]) -> Any:
+def _step(xp: ModuleType, x: Any, weights: tuple[float, float, float] | str) -> Any:
+    if weights == NS:
+        return polish(xp, x)
     a, b, c = weights
     e = b / c
     y = shifted_products(xp, x, [1.0 / c])[0, ...]  # X (XᴴX + I/c)⁻¹ = c·X (I + cXᴴX)⁻¹
@@ -110,7 +132,8 @@ def _run(xp: ModuleType, x: Any, plan: QDWHPlan) -> tuple[Any, Progress]:
         lambda y, w: _step(xp, y, w),
         _HALLEY,
         plan.max_steps,
-        testable=lambda w: w[2] <= _TESTABLE_C,
+        testable=lambda w: w == NS or w[2] <= _TESTABLE_C,
+        finishing=lambda w: w == NS,
     )
 
 

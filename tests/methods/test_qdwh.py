@@ -15,7 +15,7 @@ from support import (
 )
 
 from polarlinalg import orthogonalize, polar
-from polarlinalg._methods.qdwh import qdwh_weights, weight_schedule
+from polarlinalg._methods.qdwh import NS, qdwh_weights, weight_schedule
 from polarlinalg.testing import random_matrix
 
 
@@ -63,14 +63,17 @@ def test_iteration_counts(backend):
     assert counts[1.0] <= 3 < 6 and counts[1.0] <= counts[1e2] <= counts[1e8] <= counts[1e16]
 
 
-def test_both_branches_are_used_and_accurate():
-    # κ = 1e8 with ℓ = ε: two QR-form steps (c > 100) then Cholesky-form steps.
+def test_both_branches_and_the_finish_are_used_and_accurate():
+    # κ = 1e8 with ℓ = ε: two QR-form steps (c > 100), Cholesky-form steps, then
+    # Newton–Schulz finishing steps.
     schedule = weight_schedule(2.0**-52, 2.0**-52, 10)
-    assert sum(c > 100 for _, _, c in schedule) == 2
-    assert sum(c <= 100 for _, _, c in schedule) >= 3
+    weights = [w for w in schedule if w != NS]
+    assert sum(c > 100 for _, _, c in weights) == 2
+    assert sum(c <= 100 for _, _, c in weights) >= 2
+    assert schedule.count(NS) >= 1 and schedule[-1] == NS
     a = random_matrix((60, 40), cond=1e8, seed=4)
     (u, h), info = polar(a, method="qdwh", lower=2.0**-52, return_info=True)
-    assert info.iterations >= 5
+    assert info.iterations == len(weights) and info.finishing_steps == schedule.count(NS) + 1
     assert orthogonality(u) <= 1e-13 and relative_residual(a, u @ h) <= 1e-13
 
 
@@ -78,6 +81,8 @@ def test_weights_reduce_to_halley_near_one():
     a, b, c = qdwh_weights(1.0 - 1e-12)
     assert (a, b, c) == pytest.approx((3.0, 1.0, 3.0), rel=1e-5)
     assert weight_schedule(1.0, 2.0**-52, 10) == []
+    # within 0.1 of 1 only Newton–Schulz steps remain (δ → 1.5δ² down to √ε)
+    assert weight_schedule(0.95, 2.0**-52, 10) == [NS] * 3
 
 
 def test_fallback_after_an_overestimated_lower_bound():
@@ -85,7 +90,9 @@ def test_fallback_after_an_overestimated_lower_bound():
     # eagerly, Halley steps continue until convergence.
     a = random_matrix((40, 30), cond=1e6, seed=5)
     (u, h), info = polar(a, method="qdwh", lower=0.9, return_info=True)
-    assert info.iterations > len(weight_schedule(0.9, 2.0**-52, 10))
+    steps = info.iterations + info.finishing_steps - 1  # the final polish is not a step
+    assert steps > len(weight_schedule(0.9, 2.0**-52, 10))
+    assert info.iterations >= 1  # the re-planned schedule used QDWH steps
     assert bool(info.converged)
     assert orthogonality(u) <= 1e-13 and relative_residual(a, u @ h) <= 1e-13
 
