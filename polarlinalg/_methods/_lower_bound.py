@@ -66,6 +66,8 @@ def estimate_bounds(xp: ModuleType, x0: Any) -> Bounds | None:
     """
     try:
         r = qr_r(xp, x0)
+        if not bool(xp.all(xp.linalg.diagonal(r) != 0)):
+            return None  # exactly singular (a zero matrix, a zero column): no σ_min > 0
         r_h = conj_transpose(xp, r)
         rdtype = real_dtype(xp, r.dtype)
         v = w = _start_vector(xp, r)
