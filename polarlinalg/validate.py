@@ -89,13 +89,13 @@ SUITE: tuple[Case, ...] = (
 )
 """The matrices of ``polarlinalg validate``: κ from 1 to 1e8, batched, complex, rank-deficient."""
 
-DTYPES: tuple[str, ...] = ("float32", "float64", "bfloat16")
+DTYPES: tuple[str, ...] = ("float32", "float64", "bfloat16", "float16")
 """Dtypes validated (complex cases use the matching complex dtype; bfloat16 where available)."""
 
 _COMPLEX = {"float32": "complex64", "float64": "complex128"}
 
 # Unit roundoff of each dtype (half the machine epsilon).
-_UNIT = {"float32": 2.0**-24, "float64": 2.0**-53, "bfloat16": 2.0**-8}
+_UNIT = {"float32": 2.0**-24, "float64": 2.0**-53, "bfloat16": 2.0**-8, "float16": 2.0**-11}
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,7 @@ TOLERANCES: dict[str, Tolerance] = {
     "float64": Tolerance(orthogonality=1e-13, backward=1e-13, forward=1e-13, deviation=1e-11),
     "float32": Tolerance(orthogonality=5e-6, backward=5e-6, forward=5e-6, deviation=5e-4),
     "bfloat16": Tolerance(orthogonality=2e-2, backward=2e-2, forward=2e-2, deviation=0.25),
+    "float16": Tolerance(orthogonality=3e-3, backward=3e-3, forward=3e-3, deviation=0.1),
 }
 
 

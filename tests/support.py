@@ -34,6 +34,7 @@ POLYNOMIAL = {
     "float32": 5e-4,
     "complex64": 5e-4,
     "bfloat16": 0.25,
+    "float16": 0.1,
 }
 
 UNIT = {

@@ -13,7 +13,7 @@ def test_every_method_passes_on_numpy():
     rows = validate.run(backends="numpy")
     assert {r.method for r in rows} == set(METHODS)
     assert {r.case for r in rows} == {c.name for c in validate.SUITE}
-    assert {r.dtype for r in rows} == {"float32", "float64", "complex64", "complex128"}
+    assert {r.dtype for r in rows} == {"float32", "float64", "float16", "complex64", "complex128"}
     failed = [(r.method, r.dtype, r.case, r.reason) for r in rows if not r.passed]
     assert not failed
     for r in rows:
