@@ -32,9 +32,9 @@ import numpy as np
 
 from polarlinalg._compat import device, qr_r, solve_triangular
 from polarlinalg._dtypes import real_dtype
-from polarlinalg._linalg import conj_transpose
+from polarlinalg._linalg import conj_transpose, safe_divisor
 
-__all__ = ["Bounds", "estimate_bounds"]
+__all__ = ["Bounds", "estimate_bounds", "normalised", "start_vector"]
 
 _POWER_STEPS = 6
 _NORM_MARGIN = 1.1
@@ -48,15 +48,18 @@ class Bounds(NamedTuple):
     lower: float
 
 
-def _start_vector(xp: ModuleType, like: Any) -> Any:
+def start_vector(xp: ModuleType, like: Any) -> Any:
+    """Return a fixed pseudo-random unit vector per matrix of ``like``, shape ``(..., n, 1)``."""
     n = like.shape[-1]
     start = np.cos(np.arange(1, n + 1) * 1.7)  # fixed; no structure aligned with the axes
     v = xp.asarray(start / np.linalg.norm(start), dtype=like.dtype, device=device(like))
     return xp.broadcast_to(xp.reshape(v, (n, 1)), (*like.shape[:-2], n, 1))
 
 
-def _normalised(xp: ModuleType, v: Any) -> Any:
-    return v / xp.astype(xp.linalg.vector_norm(v, axis=(-2, -1), keepdims=True), v.dtype)
+def normalised(xp: ModuleType, v: Any) -> Any:
+    """Return ``v`` divided by its 2-norm, per matrix (a zero ``v`` stays zero)."""
+    norm = xp.linalg.vector_norm(v, axis=(-2, -1), keepdims=True)
+    return v / xp.astype(safe_divisor(xp, norm), v.dtype)
 
 
 def estimate_bounds(xp: ModuleType, x0: Any) -> Bounds | None:
@@ -70,17 +73,17 @@ def estimate_bounds(xp: ModuleType, x0: Any) -> Bounds | None:
             return None  # exactly singular (a zero matrix, a zero column): no σ_min > 0
         r_h = conj_transpose(xp, r)
         rdtype = real_dtype(xp, r.dtype)
-        v = w = _start_vector(xp, r)
+        v = w = start_vector(xp, r)
         nu_max = nu_inv = None
         for _ in range(_POWER_STEPS):
             # ‖R‖₂ by power iteration on RᴴR
             rv = r @ v
             nu_max = xp.linalg.vector_norm(rv, axis=(-2, -1))
-            v = _normalised(xp, r_h @ rv)
+            v = normalised(xp, r_h @ rv)
             # ‖R⁻¹‖₂ by power iteration on R⁻¹R⁻ᴴ: two triangular solves
             t = solve_triangular(xp, r_h, w, lower=True)
             nu_inv = xp.linalg.vector_norm(t, axis=(-2, -1))
-            w = _normalised(xp, solve_triangular(xp, r, t, lower=False))
+            w = normalised(xp, solve_triangular(xp, r, t, lower=False))
         beta = xp.minimum(_NORM_MARGIN * xp.astype(nu_max, rdtype), xp.ones_like(nu_max))
         lower = float(xp.min(1.0 / (_LOWER_MARGIN * xp.astype(nu_inv, rdtype) * beta)))
     except (ArithmeticError, RuntimeError, ValueError):  # numpy/torch LinAlgError: singular R
