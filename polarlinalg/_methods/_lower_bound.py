@@ -34,7 +34,7 @@ from polarlinalg._compat import device, qr_r, solve_triangular
 from polarlinalg._dtypes import real_dtype
 from polarlinalg._linalg import conj_transpose, safe_divisor
 
-__all__ = ["Bounds", "estimate_bounds", "normalised", "start_vector"]
+__all__ = ["Bounds", "estimate_bounds", "normalised", "power_norm", "start_vector"]
 
 _POWER_STEPS = 6
 _NORM_MARGIN = 1.1
@@ -62,6 +62,22 @@ def normalised(xp: ModuleType, v: Any) -> Any:
     return v / xp.astype(safe_divisor(xp, norm), v.dtype)
 
 
+def power_norm(xp: ModuleType, a: Any, steps: int) -> Any:
+    """Estimate ``‖a‖₂`` per matrix (from below) by ``steps`` power iterations on ``aᴴa``.
+
+    Matrix–vector products only, a fixed number of them: it traces under jit.
+    Returns a real array of the batch shape.
+    """
+    a_h = conj_transpose(xp, a)
+    v = start_vector(xp, a)
+    nu = None
+    for _ in range(steps):
+        w = a @ v
+        nu = xp.linalg.vector_norm(w, axis=(-2, -1))
+        v = normalised(xp, a_h @ w)
+    return xp.astype(nu, real_dtype(xp, a.dtype))
+
+
 def estimate_bounds(xp: ModuleType, x0: Any) -> Bounds | None:
     """Estimate a rescaling and ``ℓ`` for the tall stack ``x0`` (``‖x0‖₂ ≤ 1``), or None.
 
@@ -73,18 +89,15 @@ def estimate_bounds(xp: ModuleType, x0: Any) -> Bounds | None:
             return None  # exactly singular (a zero matrix, a zero column): no σ_min > 0
         r_h = conj_transpose(xp, r)
         rdtype = real_dtype(xp, r.dtype)
-        v = w = start_vector(xp, r)
-        nu_max = nu_inv = None
+        nu_max = power_norm(xp, r, _POWER_STEPS)
+        w = start_vector(xp, r)
+        nu_inv = None
         for _ in range(_POWER_STEPS):
-            # ‖R‖₂ by power iteration on RᴴR
-            rv = r @ v
-            nu_max = xp.linalg.vector_norm(rv, axis=(-2, -1))
-            v = normalised(xp, r_h @ rv)
             # ‖R⁻¹‖₂ by power iteration on R⁻¹R⁻ᴴ: two triangular solves
             t = solve_triangular(xp, r_h, w, lower=True)
             nu_inv = xp.linalg.vector_norm(t, axis=(-2, -1))
             w = normalised(xp, solve_triangular(xp, r, t, lower=False))
-        beta = xp.minimum(_NORM_MARGIN * xp.astype(nu_max, rdtype), xp.ones_like(nu_max))
+        beta = xp.minimum(_NORM_MARGIN * nu_max, xp.ones_like(nu_max))
         lower = float(xp.min(1.0 / (_LOWER_MARGIN * xp.astype(nu_inv, rdtype) * beta)))
     except (ArithmeticError, RuntimeError, ValueError):  # numpy/torch LinAlgError: singular R
         return None

@@ -31,10 +31,16 @@ from polarlinalg._compat import cholesky_solve, device, is_traced
 from polarlinalg._dtypes import real_dtype
 from polarlinalg._linalg import conj_transpose, eye_like, safe_divisor, symmetrize
 from polarlinalg._methods._base import Progress
-from polarlinalg._methods._lower_bound import estimate_bounds, normalised, start_vector
+from polarlinalg._methods._lower_bound import (
+    estimate_bounds,
+    normalised,
+    power_norm,
+    start_vector,
+)
 
 __all__ = [
     "CHOLESKY_MIN_SHIFT",
+    "NORM_MARGIN",
     "Start",
     "change",
     "convergence_tolerance",
@@ -151,15 +157,29 @@ class Start(NamedTuple):
     traced: bool
 
 
-def prepare(xp: ModuleType, x: Any, lower: float | None) -> Start:
-    """Normalise ``x`` and fix ``ℓ``: the caller's, else the eager estimate, else ε.
+NORM_MARGIN = 1.1
+"""``X₀`` is scaled by ``1/(1.1·ν)``, ``ν`` a power-iteration estimate of ``‖A‖₂`` from below."""
 
-    Eager arrays get :func:`estimate_bounds`, which also rescales ``X₀`` towards
-    ``‖X₀‖₂ = 1``; traced arrays keep ``X₀ = A/α`` and the static default.
+
+def prepare(xp: ModuleType, x: Any, lower: float | None) -> Start:
+    """Normalise ``x`` to ``‖X₀‖₂ ≈ 1`` and fix the schedule's ``ℓ ≤ σ_min(X₀)``.
+
+    ``X₀ = A/α`` (:func:`scale_to_unit_norm`, ``α ≥ ‖A‖₂`` but up to ``√n`` too
+    large), then divided by ``min(1, 1.1·ν)`` with ``ν ≤ ‖X₀‖₂`` from eight power
+    iterations on the device (matrix–vector products; static, so it traces).
+    Then ``σ_min(X₀) ≥ σ_min(A)/(1.1‖A‖₂)``, so a caller's bound
+    ``lower ≤ σ_min(A)/σ_max(A) = 1/κ₂(A)`` becomes ``ℓ = lower/1.1``.  Without
+    one, eager arrays get :func:`estimate_bounds` (one QR factorization) and
+    traced arrays the dtype's ε.
     """
     x = scale_to_unit_norm(xp, x)
+    nu = power_norm(xp, x, 8)
+    scale = xp.minimum(NORM_MARGIN * nu, xp.ones_like(nu))
+    x = x / xp.astype(xp.reshape(safe_divisor(xp, scale), (*scale.shape, 1, 1)), x.dtype)
     traced = is_traced(x)
-    if lower is None and not traced:
+    if lower is not None:
+        lower = lower / NORM_MARGIN
+    elif not traced:
         bounds = estimate_bounds(xp, x)
         if bounds is not None:
             x = x / xp.astype(bounds.beta, x.dtype)
