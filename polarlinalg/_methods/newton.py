@@ -59,7 +59,7 @@ def static_counts(lower: float, eps: float) -> tuple[int, int]:
     """Newton and Newton–Schulz steps for singular values in ``[ℓ, 1]`` (scalar model).
 
     Newton with optimal scaling takes the ratio ``κ`` of the extreme singular
-    values to ``(√κ + 1/√κ)/2``; one step is added for the Frobenius scaling
+    values to ``(√κ + 1/√κ)/2``; two steps are added for the Frobenius scaling
     being suboptimal.  Newton–Schulz then takes a deviation ``δ`` to ``1.5δ²``
     until ``δ ≤ √ε`` (the final polish does the rest).
     """
@@ -72,7 +72,7 @@ def static_counts(lower: float, eps: float) -> tuple[int, int]:
     while delta > math.sqrt(eps):
         delta = 1.5 * delta * delta
         ns += 1
-    return newton + 1, ns
+    return newton + 2, ns
 
 
 def _configure(steps: int | None, coefficients: Any, options: Mapping[str, Any]) -> NewtonPlan:
