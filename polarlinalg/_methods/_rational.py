@@ -98,8 +98,13 @@ def change(xp: ModuleType, new: Any, old: Any) -> Any:
 
 
 def polish(xp: ModuleType, x: Any) -> Any:
-    """One Newton–Schulz step ``X ← 1.5X − 0.5X(XᴴX)`` (tall ``x``), to working precision."""
-    return 1.5 * x - 0.5 * (x @ (conj_transpose(xp, x) @ x))
+    """One Newton–Schulz step ``X ← X(1.5I − 0.5XᴴX)`` (tall ``x``): ``δ → 1.5δ²``.
+
+    The polynomial is formed on the small ``n × n`` side, so the step is two
+    matrix products and no full-size elementwise pass.
+    """
+    n = x.shape[-1]
+    return x @ (1.5 * eye_like(xp, x, n) - 0.5 * (conj_transpose(xp, x) @ x))
 
 
 def stacked_scalars(xp: ModuleType, values: Sequence[float], like: Any) -> Any:
