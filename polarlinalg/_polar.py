@@ -43,9 +43,10 @@ class PolarInfo(NamedTuple):
         Per matrix of the stack, whether the method's convergence test passed
         (None for methods without one).
     lower : float or None
-        The lower bound on the normalised smallest singular value that a
-        rational method's schedule was designed for: the eager estimate, the
-        caller's ``lower=``, or the dtype's ε under tracing.
+        The bound ``ℓ`` on the smallest singular value of the normalised
+        iterate (``‖X₀‖₂ ≈ 1``) that a rational method's schedule was designed
+        for: the eager estimate, the caller's ``lower=`` (divided by 1.1), or
+        the dtype's ε under tracing.
     finishing_steps : int or None
         Newton–Schulz steps (matrix products only) that finished a rational
         method, its final polish included; 0 for the polynomial methods.
@@ -174,11 +175,16 @@ def orthogonalize(
         the data and its device synchronisation.
     return_info : bool, default False
         Also return a :class:`PolarInfo` (iterations run, per-matrix
-        convergence, the lower bound used).
+        convergence, the lower bound used).  Its Python fields cannot leave
+        a ``jax.jit``-compiled function: call eagerly to inspect it.
     **options
         Method-specific options, e.g. ``safety`` for the Newton–Schulz family,
-        ``restart`` for ``"gram_newton_schulz"``, ``lower`` for the rational
-        methods.
+        ``restart`` for ``"gram_newton_schulz"``; for the rational methods
+        (``"qdwh"``, ``"zolo"``, ``"newton"``) ``lower``, a lower bound on
+        ``σ_min(a)/σ_max(a) = 1/κ₂(a)`` that the iteration schedule is designed
+        for (default: estimated from the data on eager arrays, the compute
+        dtype's ε under ``jax.jit``/``torch.compile``), and ``degree`` for
+        ``"zolo"``.
 
     Returns
     -------

@@ -22,7 +22,7 @@ except ImportError:
 SELECTED = os.environ.get("POLARLINALG_BACKENDS")
 AVAILABLE: dict[str, Backend] = {b.name: b for b in available_backends(SELECTED)}
 
-# Accurate methods (SVD; the rational methods later): orthogonality and backward
+# Accurate methods (QDWH, ZOLO-PD, Newton, SVD): orthogonality and backward
 # error, relative.
 ACCURATE = {"float64": 1e-13, "complex128": 1e-13, "float32": 5e-6, "complex64": 5e-6}
 

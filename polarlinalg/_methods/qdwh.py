@@ -65,11 +65,13 @@ class QDWHPlan(NamedTuple):
 
 
 def check_lower(value: Any) -> float | None:
-    """Validate a user ``lower=``: None or a float in (0, 1]."""
+    """Validate a user ``lower=`` (a bound on ``1/κ₂(A)``): None or a float in (0, 1]."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 < value <= 1.0:
-        raise ValueError(f"lower must be a number in (0, 1] or None; got {value!r}")
+        raise ValueError(
+            f"lower must be a number in (0, 1] (a lower bound on 1/cond(a)) or None; got {value!r}"
+        )
     return float(value)
 
 
