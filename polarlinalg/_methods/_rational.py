@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from polarlinalg._compat import cholesky_solve, device, is_traced
+from polarlinalg._compat import cholesky_solve, device, is_traced, qr_q
 from polarlinalg._dtypes import real_dtype
 from polarlinalg._linalg import conj_transpose, eye_like, safe_divisor, symmetrize
 from polarlinalg._methods._base import Progress
@@ -116,19 +116,30 @@ def stacked_scalars(xp: ModuleType, values: Sequence[float], like: Any) -> Any:
 def _qr_form(xp: ModuleType, x: Any, shifts: Sequence[float]) -> Any:
     m, n = x.shape[-2], x.shape[-1]
     g = len(shifts)
+    eye = eye_like(xp, x, n)
+    if g == 1:  # no stacking axis: fewer copies
+        root = math.sqrt(shifts[0])
+        stacked = xp.concat([x, xp.broadcast_to(root * eye, (*x.shape[:-2], n, n))], axis=-2)
+        q = qr_q(xp, stacked)
+        out = (q[..., :m, :] @ conj_transpose(xp, q[..., m:, :])) * (1.0 / root)
+        return xp.expand_dims(out, axis=0)
     stacked_x = xp.broadcast_to(x, (g, *x.shape))
-    root = stacked_scalars(xp, [math.sqrt(s) for s in shifts], x)
-    eye = xp.broadcast_to(eye_like(xp, x, n), (g, *x.shape[:-2], n, n))
-    q = xp.linalg.qr(xp.concat([stacked_x, root * eye], axis=-2)).Q
-    q1, q2 = q[..., :m, :], q[..., m:, :]
-    return (q1 @ conj_transpose(xp, q2)) * (1.0 / root)
+    roots = stacked_scalars(xp, [math.sqrt(s) for s in shifts], x)
+    eyes = xp.broadcast_to(eye, (g, *x.shape[:-2], n, n))
+    q = qr_q(xp, xp.concat([stacked_x, roots * eyes], axis=-2))
+    return (q[..., :m, :] @ conj_transpose(xp, q[..., m:, :])) * (1.0 / roots)
 
 
 def _cholesky_form(xp: ModuleType, x: Any, gram: Any, shifts: Sequence[float]) -> Any:
     n = x.shape[-1]
     g = len(shifts)
-    w = gram + stacked_scalars(xp, shifts, x) * eye_like(xp, x, n)  # (g, ..., n, n)
-    xh = xp.broadcast_to(conj_transpose(xp, x), (g, *x.shape[:-2], n, x.shape[-2]))
+    eye = eye_like(xp, x, n)
+    xh = conj_transpose(xp, x)
+    if g == 1:  # no stacking axis: fewer copies
+        w = gram + shifts[0] * eye
+        return xp.expand_dims(conj_transpose(xp, cholesky_solve(xp, w, xh)), axis=0)
+    w = gram + stacked_scalars(xp, shifts, x) * eye  # (g, ..., n, n)
+    xh = xp.broadcast_to(xh, (g, *x.shape[:-2], n, x.shape[-2]))
     return conj_transpose(xp, cholesky_solve(xp, w, xh))  # X W⁻¹ = (W⁻¹ Xᴴ)ᴴ
 
 
@@ -141,6 +152,10 @@ def shifted_products(xp: ModuleType, x: Any, shifts: Sequence[float]) -> Any:
     """
     qr_idx = [i for i, s in enumerate(shifts) if s < CHOLESKY_MIN_SHIFT]
     ch_idx = [i for i, s in enumerate(shifts) if s >= CHOLESKY_MIN_SHIFT]
+    if not ch_idx:
+        return _qr_form(xp, x, shifts)
+    if not qr_idx:
+        return _cholesky_form(xp, x, symmetrize(xp, conj_transpose(xp, x) @ x), shifts)
     parts: dict[int, Any] = {}
     if qr_idx:
         out = _qr_form(xp, x, [shifts[i] for i in qr_idx])
@@ -149,8 +164,6 @@ def shifted_products(xp: ModuleType, x: Any, shifts: Sequence[float]) -> Any:
         gram = symmetrize(xp, conj_transpose(xp, x) @ x)
         out = _cholesky_form(xp, x, gram, [shifts[i] for i in ch_idx])
         parts.update({i: out[j, ...] for j, i in enumerate(ch_idx)})
-    if len(shifts) == 1:
-        return xp.expand_dims(parts[0], axis=0)
     return xp.stack([parts[i] for i in range(len(shifts))], axis=0)
 
 
@@ -269,7 +282,9 @@ def iterate(
                 schedule = schedule + list(design(lower))
                 continue
             step = fallback
-        new = xp.where(done[..., None, None], x, apply(x, step))
+        new = apply(x, step)
+        if traced or bool(xp.any(done)):  # eagerly, nothing to freeze until something converged
+            new = xp.where(done[..., None, None], x, new)
         if testable(step):
             done = done | (change(xp, new, x) <= tol)
         x = new
