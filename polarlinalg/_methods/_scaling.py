@@ -14,19 +14,20 @@ __all__ = ["normalise_frobenius"]
 def normalise_frobenius(xp: ModuleType, x: Any, safety: float = 1.0) -> Any:
     """Return ``x / (safety·‖x‖_F)`` per matrix, so every singular value is ≤ 1/safety.
 
-    Computed as ``(x / p) · 1/(safety·r)`` with ``‖x‖_F = p·r``
-    (:func:`polarlinalg._linalg.scaled_frobenius_norm`): ``p`` is an element of
-    ``x``, so the division is exact up to rounding, and the factor
-    ``1/(safety·r)`` lies in ``[1/(safety·√(mn)), 1/safety]``, so no step
-    overflows or underflows.  Half-precision input is scaled in float32 and
-    rounded once (a float16 ``p`` can be subnormal, and XLA flushes subnormal
-    operands to zero).  There is no ``eps`` floor: a tiny nonzero matrix is
-    normalised exactly like a large one, and an all-zero matrix stays zero.
+    With ``‖x‖_F = p·r`` (:func:`polarlinalg._linalg.scaled_frobenius_norm`), in
+    at least float32: ``p`` is an element of ``x`` and ``r ∈ [1, √(mn)]``, so
+    nothing overflows or underflows.  Single and double precision compute
+    ``(x / p) · 1/(safety·r)``: the division is exact up to rounding.  Half
+    precision multiplies by ``f = 1/(p·safety·r)`` in two factors ``√f``, each
+    rounded to the input dtype: one ``f`` can overflow float16 (a matrix of
+    1e-6 needs ``f ≈ 1e6``) while ``√f`` is representable for any input with a
+    normal entry, and the work stays two passes in half precision.  There is
+    no ``eps`` floor: a tiny nonzero matrix is normalised exactly like a large
+    one, and an all-zero matrix stays zero.
     """
     peak, rel = scaled_frobenius_norm(xp, x)
-    factor = 1.0 / (safety * rel)
     rdtype = real_dtype(xp, x.dtype)
-    if rdtype != peak.dtype:  # half precision (always real): scale in float32, round once
-        wide = xp.astype(x, peak.dtype)
-        return xp.astype(wide / safe_divisor(xp, peak) * factor, x.dtype)
-    return x / xp.astype(safe_divisor(xp, peak), rdtype) * xp.astype(factor, rdtype)
+    if rdtype != peak.dtype:  # half precision (always real)
+        root = xp.astype(xp.sqrt(1.0 / (safe_divisor(xp, peak) * (safety * rel))), x.dtype)
+        return (x * root) * root
+    return x / xp.astype(safe_divisor(xp, peak), rdtype) * xp.astype(1.0 / (safety * rel), rdtype)
