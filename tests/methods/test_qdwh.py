@@ -186,3 +186,11 @@ def test_bad_options():
         polar(np.eye(3), coefficients="muon")
     with pytest.raises(TypeError, match="accepts: lower"):
         polar(np.eye(3), safety=1.01)
+
+
+def test_n_1000_float64():
+    # the size: n = 1000, κ = 1e12, float64 (NumPy; the other backends run 400 × 300)
+    a = random_matrix((1000, 1000), cond=1e12, seed=14)
+    (u, h), info = polar(a, return_info=True)
+    assert orthogonality(u) <= 1e-13 and relative_residual(a, u @ h) <= 1e-13
+    assert info.iterations <= 6

@@ -56,3 +56,45 @@ def test_polish_and_orthogonality_test(backend):
         y = to_f64(backend, polish(backend.xp, x))
         err = np.abs(y.T @ y - np.eye(6)).max()
         assert err < 1e-14 if delta < 1e-6 else err < 1e-5
+
+
+def test_driver_replans_then_falls_back():
+    # A design that never returns a step: the driver must replan once (estimate the bounds
+    # on the current iterate), then continue with the fallback (Halley) steps to convergence.
+    import array_api_compat.numpy as xp
+
+    from polarlinalg._methods._rational import Start, iterate
+    from polarlinalg._methods.qdwh import _HALLEY, _step
+
+    a = scale_to_unit_norm(xp, random_matrix((30, 20), cond=50.0, seed=5))
+    calls = []
+
+    def design(ell):
+        calls.append(ell)
+        return []
+
+    u, progress = iterate(
+        xp, Start(a, 1e-2, False), design, lambda y, w: _step(xp, y, w), _HALLEY, max_steps=12
+    )
+    assert len(calls) == 2  # the initial design and one replan
+    assert progress.iterations > 0 and bool(progress.converged)
+    np.testing.assert_allclose(u.T @ u, np.eye(20), atol=1e-13)
+
+
+def test_driver_traced_runs_the_static_schedule_only():
+    import array_api_compat.numpy as xp
+
+    from polarlinalg._methods._rational import Start, iterate
+    from polarlinalg._methods.qdwh import _HALLEY, _step
+
+    a = scale_to_unit_norm(xp, random_matrix((30, 20), cond=1e6, seed=6))
+    _u, progress = iterate(
+        xp,
+        Start(a, 0.5, True),
+        lambda ell: [_HALLEY],
+        lambda y, w: _step(xp, y, w),
+        _HALLEY,
+        max_steps=12,
+    )
+    assert progress.iterations == 1  # no early exit, no replan, no fallback when traced
+    assert not bool(progress.converged)
