@@ -124,3 +124,32 @@ def check_accurate(backend, a, u, h, side, tol, forward_tol=None):
     if forward_tol is not None:
         ref = reference_polar(a64)
         assert relative_residual(ref.u, u64) <= forward_tol
+
+
+ACCURACY_CASES = [
+    ((60, 60), 1e3),
+    ((80, 30), 1e12),
+    ((30, 80), 1e6),
+    ((2, 3, 20, 12), 1e2),
+    ((40, 40), 1.0),
+]
+"""(shape, κ) of the accuracy tests of the accurate methods (float32 caps κ at 1e5)."""
+
+
+def accuracy_case(backend, method, dtype, shape, cond, side):
+    """Run ``polar`` on one case and assert the accuracy contract; return its ``PolarInfo``."""
+    from polarlinalg import polar
+    from polarlinalg.testing import random_matrix
+
+    need_dtype(backend, dtype)
+    if dtype in ("float32", "complex64"):
+        cond = min(cond, 1e5)
+    a_np = random_matrix(shape, cond=cond, complex=dtype.startswith("complex"), seed=1)
+    a = backend.asarray(a_np, dtype)
+    (u, h), info = polar(a, side, method=method, return_info=True)
+    assert u.dtype == a.dtype and u.shape == a.shape
+    tol = ACCURATE[dtype]
+    check_accurate(
+        backend, a, u, h, side, tol, forward_tol=10 * tol * cond if cond <= 1e3 else None
+    )
+    return info

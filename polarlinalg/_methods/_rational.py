@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 from polarlinalg._compat import cholesky_solve, device, is_traced, qr_q
 from polarlinalg._dtypes import real_dtype
 from polarlinalg._linalg import conj_transpose, eye_like, safe_divisor, symmetrize
-from polarlinalg._methods._base import Progress
+from polarlinalg._methods._base import Method, Progress
 from polarlinalg._methods._lower_bound import (
     estimate_bounds,
     normalised,
@@ -49,6 +49,7 @@ __all__ = [
     "orthogonal_enough",
     "polish",
     "prepare",
+    "rational_method",
     "scale_to_unit_norm",
     "shifted_products",
     "stacked_scalars",
@@ -294,3 +295,30 @@ def iterate(
             break
     done = done | orthogonal_enough(xp, x)
     return polish(xp, x), Progress(taken - finished, done, start.lower, finished + 1)
+
+
+def rational_method(
+    name: str,
+    summary: str,
+    max_steps: int,
+    configure: Callable[..., Any],
+    run: Callable[..., Any],
+    options: dict[str, Any],
+) -> Method:
+    """Register an accurate, factorization-based method working on the tall form.
+
+    They compute half precision in float32 and take no coefficient schedule;
+    ``steps`` is the cap on iterations.
+    """
+    return Method(
+        name=name,
+        summary=summary,
+        family="rational",
+        orientation="tall",
+        low_precision=False,
+        default_steps=max_steps,
+        takes_coefficients=False,
+        configure=configure,
+        run=run,
+        options=options,
+    )

@@ -32,13 +32,14 @@ from typing import Any, NamedTuple
 from polarlinalg._compat import device, is_traced
 from polarlinalg._dtypes import is_complex, real_dtype
 from polarlinalg._linalg import conj_transpose, eye_like, frobenius_norm, safe_divisor
-from polarlinalg._methods._base import Method, Progress, check_positive_int
+from polarlinalg._methods._base import Progress, check_positive_int
 from polarlinalg._methods._rational import (
     change,
     convergence_tolerance,
     nonzero_mask,
     orthogonal_enough,
     polish,
+    rational_method,
 )
 from polarlinalg._methods.qdwh import check_lower
 
@@ -145,14 +146,10 @@ def _run(xp: ModuleType, a: Any, plan: NewtonPlan) -> tuple[Any, Progress]:
     return u, Progress(taken - finished, done, lower if traced else plan.lower, finished + 1)
 
 
-NEWTON = Method(
-    name="newton",
-    summary="scaled Newton iteration (after QR), Newton–Schulz near convergence (accurate)",
-    family="rational",
-    orientation="tall",
-    low_precision=False,
-    default_steps=DEFAULT_MAX_STEPS,
-    takes_coefficients=False,
+NEWTON = rational_method(
+    "newton",
+    "scaled Newton iteration (after QR), Newton–Schulz near convergence (accurate)",
+    max_steps=DEFAULT_MAX_STEPS,
     configure=_configure,
     run=_run,
     options={"lower": None},

@@ -41,8 +41,14 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from polarlinalg._methods._base import Method, Progress, check_positive_int
-from polarlinalg._methods._rational import iterate, polish, prepare, shifted_products
+from polarlinalg._methods._base import Progress, check_positive_int
+from polarlinalg._methods._rational import (
+    iterate,
+    polish,
+    prepare,
+    rational_method,
+    shifted_products,
+)
 
 __all__ = ["NS", "QDWH", "QDWHPlan", "qdwh_weights", "weight_schedule"]
 
@@ -139,14 +145,10 @@ def _run(xp: ModuleType, x: Any, plan: QDWHPlan) -> tuple[Any, Progress]:
     )
 
 
-QDWH = Method(
-    name="qdwh",
-    summary="QR-based dynamically weighted Halley iteration (accurate; polar's default)",
-    family="rational",
-    orientation="tall",
-    low_precision=False,
-    default_steps=DEFAULT_MAX_STEPS,
-    takes_coefficients=False,
+QDWH = rational_method(
+    "qdwh",
+    "QR-based dynamically weighted Halley iteration (accurate; polar's default)",
+    max_steps=DEFAULT_MAX_STEPS,
     configure=_configure,
     run=_run,
     options={"lower": None},

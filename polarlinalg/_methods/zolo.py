@@ -39,8 +39,14 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from polarlinalg._elliptic import zolotarev_c
-from polarlinalg._methods._base import Method, Progress, check_positive_int
-from polarlinalg._methods._rational import iterate, prepare, shifted_products, stacked_scalars
+from polarlinalg._methods._base import Progress, check_positive_int
+from polarlinalg._methods._rational import (
+    iterate,
+    prepare,
+    rational_method,
+    shifted_products,
+    stacked_scalars,
+)
 from polarlinalg._methods.qdwh import check_lower
 
 __all__ = ["ZOLO", "ZoloPlan", "ZoloStep", "choose_degree", "zolo_step"]
@@ -149,14 +155,10 @@ def _run(xp: ModuleType, x: Any, plan: ZoloPlan) -> tuple[Any, Progress]:
     )
 
 
-ZOLO = Method(
-    name="zolo",
-    summary="ZOLO-PD: Zolotarev rational iterations, two steps to working precision (accurate)",
-    family="rational",
-    orientation="tall",
-    low_precision=False,
-    default_steps=DEFAULT_MAX_STEPS,
-    takes_coefficients=False,
+ZOLO = rational_method(
+    "zolo",
+    "ZOLO-PD: Zolotarev rational iterations, two steps to working precision (accurate)",
+    max_steps=DEFAULT_MAX_STEPS,
     configure=_configure,
     run=_run,
     options={"lower": None, "degree": None},

@@ -5,7 +5,8 @@ import functools
 import numpy as np
 import pytest
 from support import (
-    ACCURATE,
+    ACCURACY_CASES,
+    accuracy_case,
     check_accurate,
     get_backend,
     need_dtype,
@@ -20,24 +21,10 @@ from polarlinalg.testing import random_matrix
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
-@pytest.mark.parametrize(
-    ("shape", "cond"),
-    [((60, 60), 1e3), ((80, 30), 1e12), ((30, 80), 1e6), ((2, 3, 20, 12), 1e2), ((40, 40), 1.0)],
-)
+@pytest.mark.parametrize(("shape", "cond"), ACCURACY_CASES)
 @pytest.mark.parametrize("dtype", ["float64", "float32", "complex128", "complex64"])
 def test_accuracy(backend, dtype, shape, cond, side):
-    need_dtype(backend, dtype)
-    if dtype.endswith("32") or dtype == "complex64":
-        cond = min(cond, 1e5)
-    a = backend.asarray(
-        random_matrix(shape, cond=cond, complex=dtype.startswith("complex"), seed=1), dtype
-    )
-    (u, h), info = polar(a, side, method="qdwh", return_info=True)
-    assert u.dtype == a.dtype and u.shape == a.shape
-    tol = ACCURATE[dtype]
-    check_accurate(
-        backend, a, u, h, side, tol, forward_tol=10 * tol * cond if cond <= 1e3 else None
-    )
+    info = accuracy_case(backend, "qdwh", dtype, shape, cond, side)
     assert info.iterations <= 6
     assert np.all(np.asarray(backend.to_numpy(backend.xp.asarray(info.converged))))
 

@@ -4,7 +4,16 @@ import functools
 
 import numpy as np
 import pytest
-from support import ACCURATE, check_accurate, get_backend, need_dtype, orthogonality, to_f64
+from support import (
+    ACCURACY_CASES,
+    ACCURATE,
+    accuracy_case,
+    check_accurate,
+    get_backend,
+    need_dtype,
+    orthogonality,
+    to_f64,
+)
 
 from polarlinalg import orthogonalize, polar
 from polarlinalg._methods.zolo import MAX_DEGREE, choose_degree, zolo_step
@@ -14,23 +23,10 @@ EPS64, EPS32 = 2.0**-52, 2.0**-23
 
 
 @pytest.mark.parametrize("side", ["right", "left"])
-@pytest.mark.parametrize(
-    ("shape", "cond"),
-    [((60, 60), 1e3), ((80, 30), 1e12), ((30, 80), 1e6), ((2, 3, 20, 12), 1e2), ((40, 40), 1.0)],
-)
+@pytest.mark.parametrize(("shape", "cond"), ACCURACY_CASES)
 @pytest.mark.parametrize("dtype", ["float64", "float32", "complex128", "complex64"])
 def test_accuracy_in_two_iterations(backend, dtype, shape, cond, side):
-    need_dtype(backend, dtype)
-    if dtype in ("float32", "complex64"):
-        cond = min(cond, 1e5)
-    a_np = random_matrix(shape, cond=cond, complex=dtype.startswith("complex"), seed=1)
-    a = backend.asarray(a_np, dtype)
-    (u, h), info = polar(a, side, method="zolo", return_info=True)
-    assert u.dtype == a.dtype and u.shape == a.shape
-    tol = ACCURATE[dtype]
-    check_accurate(
-        backend, a, u, h, side, tol, forward_tol=10 * tol * cond if cond <= 1e3 else None
-    )
+    info = accuracy_case(backend, "zolo", dtype, shape, cond, side)
     assert info.iterations <= 2
 
 
