@@ -4,12 +4,36 @@ import functools
 
 import numpy as np
 import pytest
-from support import get_backend, to_f64
+from support import POLYNOMIAL, get_backend, projected_distance, significant, to_f64
 
 from polarlinalg import METHODS, orthogonalize, polar
-from polarlinalg.testing import random_matrix
+from polarlinalg._methods import get_method
+from polarlinalg.testing import exact_iterate, random_matrix, reference_polar
 
 COMPILED = list(METHODS)
+
+
+def assert_same_result(backend, method, a, traced, eager):
+    """Traced and eager results agree: to rounding, or in bfloat16 both within the method's band.
+
+    Compilers fuse bfloat16 chains and keep some intermediates in float32, so a polynomial
+    method's bfloat16 results differ elementwise by up to the bfloat16 deviation; both must
+    stay within it of the exact-arithmetic iterate.
+    """
+    spec = get_method(method)
+    if a.dtype == backend.dtype("bfloat16") and spec.family == "polynomial":
+        a64 = to_f64(backend, a)
+        ref = reference_polar(a64)
+        plan = spec.plan(None, None, {})
+        exact, _ = exact_iterate(ref, plan.rows, plan.safety)
+        mask = significant(ref, "bfloat16")
+        for u in (traced, eager):
+            assert (
+                projected_distance(to_f64(backend, u), exact, ref, mask) <= POLYNOMIAL["bfloat16"]
+            )
+        return
+    atol = 1e-2 if a.dtype == backend.dtype("bfloat16") else 1e-5
+    np.testing.assert_allclose(to_f64(backend, traced), to_f64(backend, eager), atol=atol)
 
 
 @pytest.mark.parametrize("backend_name", ["jax", "jax-gpu"])
@@ -25,8 +49,7 @@ def test_jax_jit_matches_eager(backend_name, method, dtype):
     u_jit = f(a)
     u_eager = orthogonalize(a, method=method)
     assert u_jit.dtype == a.dtype and u_jit.shape == a.shape
-    atol = 5e-2 if dtype == "bfloat16" else 1e-5
-    np.testing.assert_allclose(to_f64(backend, u_jit), to_f64(backend, u_eager), atol=atol)
+    assert_same_result(backend, method, a, u_jit, u_eager)
     g = jax.jit(functools.partial(polar, side="left", method=method))
     _, h = g(a)
     assert h.shape == (3, 24, 24)
@@ -76,10 +99,7 @@ def test_torch_compile_fullgraph(backend_name, method):
         a = backend.asarray(random_matrix((2, 16, 48), cond=20.0, seed=4), dtype)
         u = f(a)
         assert u.dtype == a.dtype and u.shape == a.shape
-        atol = 5e-2 if dtype == "bfloat16" else 1e-5
-        np.testing.assert_allclose(
-            to_f64(backend, u), to_f64(backend, orthogonalize(a, method=method)), atol=atol
-        )
+        assert_same_result(backend, method, a, u, orthogonalize(a, method=method))
 
 
 @pytest.mark.parametrize("backend_name", ["torch", "torch-cuda"])
