@@ -16,6 +16,7 @@ from typing import Any
 import array_api_compat
 
 __all__ = [
+    "addmm",
     "array_namespace",
     "cholesky_solve",
     "device",
@@ -129,6 +130,27 @@ _KINDS = {
     "array_api_compat.numpy": "numpy",
     "numpy": "numpy",
 }
+
+
+def addmm(xp: ModuleType, beta: float, c: Any, alpha: float, a: Any, b: Any) -> Any:
+    """Return ``beta·c + alpha·(a @ b)`` for stacks of matrices.
+
+    PyTorch fuses it (``addmm``/``baddbmm``): one rounding of the sum, with
+    the product accumulated in float32 for half-precision input, which is what
+    keeps bfloat16 Newton–Schulz accurate.  Other namespaces evaluate the
+    expression.
+    """
+    torch = _torch_module()
+    if torch is not None and isinstance(a, torch.Tensor):
+        if a.ndim == 2 and b.ndim == 2 and c.ndim == 2:
+            return torch.addmm(c, a, b, beta=beta, alpha=alpha)
+        batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2], c.shape[:-2])
+        m, n = a.shape[-2], b.shape[-1]
+        a3 = a.expand(*batch, *a.shape[-2:]).reshape(-1, *a.shape[-2:])
+        b3 = b.expand(*batch, *b.shape[-2:]).reshape(-1, *b.shape[-2:])
+        c3 = c.expand(*batch, m, n).reshape(-1, m, n)
+        return torch.baddbmm(c3, a3, b3, beta=beta, alpha=alpha).reshape(*batch, m, n)
+    return beta * c + alpha * (a @ b)
 
 
 def _namespace_kind(xp: ModuleType) -> str:

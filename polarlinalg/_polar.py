@@ -178,7 +178,8 @@ def orthogonalize(
         convergence, the lower bound used).  Its Python fields cannot leave
         a ``jax.jit``-compiled function: call eagerly to inspect it.
     **options
-        Method-specific options, e.g. ``safety`` for the Newton–Schulz family,
+        Method-specific options, e.g. ``safety`` and ``eps`` (a floor on the
+        normalising norm, as in ``torch.optim.Muon``) for the Newton–Schulz family,
         ``restart`` for ``"gram_newton_schulz"``; for the rational methods
         (``"qdwh"``, ``"zolo"``, ``"newton"``) ``lower``, a lower bound on
         ``σ_min(a)/σ_max(a) = 1/κ₂(a)`` that the iteration schedule is designed

@@ -11,8 +11,8 @@ from polarlinalg._linalg import safe_divisor, scaled_frobenius_norm
 __all__ = ["normalise_frobenius"]
 
 
-def normalise_frobenius(xp: ModuleType, x: Any, safety: float = 1.0) -> Any:
-    """Return ``x / (safety·‖x‖_F)`` per matrix, so every singular value is ≤ 1/safety.
+def normalise_frobenius(xp: ModuleType, x: Any, safety: float = 1.0, eps: float = 0.0) -> Any:
+    """Return ``x / max(safety·‖x‖_F, eps)`` per matrix: every singular value is ≤ 1/safety.
 
     With ``‖x‖_F = p·r`` (:func:`polarlinalg._linalg.scaled_frobenius_norm`), in
     at least float32: ``p`` is an element of ``x`` and ``r ∈ [1, √(mn)]``, so
@@ -22,11 +22,19 @@ def normalise_frobenius(xp: ModuleType, x: Any, safety: float = 1.0) -> Any:
     rounded to the input dtype: one ``f`` can overflow float16 (a matrix of
     1e-6 needs ``f ≈ 1e6``) while ``√f`` is representable for any input with a
     normal entry, and the work stays two passes in half precision.  There is
-    no ``eps`` floor: a tiny nonzero matrix is normalised exactly like a large
-    one, and an all-zero matrix stays zero.
+    ``eps`` floor by default: a tiny nonzero matrix is normalised exactly like a
+    large one, and an all-zero matrix stays zero.  ``eps > 0`` reproduces the
+    clamp of ``torch.optim.Muon`` (``X / ‖X‖_F.clamp(min=eps)``): matrices with
+    ``safety·‖x‖_F < eps`` are divided by ``eps`` and come out smaller than 1.
     """
     peak, rel = scaled_frobenius_norm(xp, x)
     rdtype = real_dtype(xp, x.dtype)
+    if eps > 0.0:
+        norm = xp.maximum(peak * (safety * rel), xp.full_like(peak, eps))
+        if rdtype != peak.dtype:  # half precision: two representable factors
+            root = xp.astype(xp.sqrt(1.0 / norm), x.dtype)
+            return (x * root) * root
+        return x / xp.astype(norm, rdtype)
     if rdtype != peak.dtype:  # half precision (always real)
         root = xp.astype(xp.sqrt(1.0 / (safe_divisor(xp, peak) * (safety * rel))), x.dtype)
         return (x * root) * root

@@ -64,12 +64,13 @@ class GramPlan(NamedTuple):
     rows: Schedule
     safety: float
     restart: int
+    eps: float = 0.0
 
 
 def _configure(steps: int | None, coefficients: Any, options: Mapping[str, Any]) -> GramPlan:
     schedule = plan_schedule(steps, coefficients, options, default="polar_express")
     restart = check_positive_int("restart", options["restart"])
-    return GramPlan(schedule.rows, schedule.safety, restart)
+    return GramPlan(schedule.rows, schedule.safety, restart, schedule.eps)
 
 
 def _gram_polynomial(xp: ModuleType, x: Any, rows: Schedule) -> Any:
@@ -122,7 +123,7 @@ def blocks(rows: Schedule, restart: int, growth_limit: float = math.inf) -> list
 
 def _run(xp: ModuleType, x: Any, plan: GramPlan) -> tuple[Any, Progress]:
     dtype = x.dtype
-    x = normalise_frobenius(xp, x, plan.safety)
+    x = normalise_frobenius(xp, x, plan.safety, plan.eps)
     work = _half_dtype(xp, dtype)
     if work != dtype:
         x = xp.astype(x, work)
@@ -143,5 +144,5 @@ GRAM_NEWTON_SCHULZ = Method(
     takes_coefficients=True,
     configure=_configure,
     run=_run,
-    options={"safety": POLAR_EXPRESS_SAFETY, "restart": DEFAULT_RESTART},
+    options={"safety": POLAR_EXPRESS_SAFETY, "restart": DEFAULT_RESTART, "eps": 0.0},
 )

@@ -1,0 +1,369 @@
+"""PolarGrad and Muon for any Array API namespace (NumPy, CuPy, array-api-strict, …).
+
+A functional optimizer over a dict or a list of arrays, in the style of optax
+but with no framework dependency::
+
+    opt = PolarGrad(lr=1e-2, momentum=0.9)
+    state = opt.init(params)
+    params, state = opt.step(params, grads, state)
+
+``step`` returns new arrays and a new state; its inputs are never modified, so
+a step that raises (a NaN gradient, a shape mismatch) leaves nothing half
+updated.  Arrays with at least two dimensions follow the matrix rule (see
+:mod:`polarlinalg._rules.polargrad`); the others follow AdamW.  The update
+formulas are those of :class:`polarlinalg.torch.PolarGrad` and
+:func:`polarlinalg.optax.polargrad`, so the three give the same trajectory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from polarlinalg._compat import array_namespace, device
+from polarlinalg._dtypes import is_low_precision
+from polarlinalg._rules import (
+    AdamWRule,
+    PolarGradRule,
+    adamw_direction,
+    apply_update,
+    as_matrices,
+    check_lr,
+    check_weight_decay,
+    choose_rule,
+    polargrad_direction,
+)
+from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
+
+__all__ = ["AdamWSlot", "MatrixSlot", "Muon", "OptimizerState", "PolarGrad"]
+
+Array = Any
+Params = Mapping[Any, Array] | Sequence[Array]
+LearningRate = float | Callable[[int], float]
+Rules = str | Mapping[Any, str] | Sequence[str] | Callable[[Any, Array], str] | None
+
+
+class MatrixSlot(NamedTuple):
+    """State of a parameter under the matrix rule."""
+
+    momentum: Array | None
+
+
+class AdamWSlot(NamedTuple):
+    """State of a parameter under the AdamW rule: first and second moments."""
+
+    mu: Array
+    nu: Array
+
+
+class OptimizerState(NamedTuple):
+    """State of :class:`PolarGrad`: steps taken and one slot per parameter.
+
+    ``slots`` has the container type and keys of the parameters.
+    """
+
+    count: int
+    slots: Any
+
+
+def _items(tree: Params) -> Iterator[tuple[Any, Array]]:
+    if isinstance(tree, Mapping):
+        yield from tree.items()
+    elif isinstance(tree, Sequence) and not isinstance(tree, (str, bytes)):
+        yield from enumerate(tree)
+    else:
+        raise TypeError(f"parameters must be a dict or a list of arrays; got {type(tree).__name__}")
+
+
+def _rebuild(like: Params, values: dict[Any, Any]) -> Any:
+    if isinstance(like, Mapping):
+        return type(like)(values) if type(like) is not dict else dict(values)
+    return type(like)(values[i] for i in range(len(like)))
+
+
+def _state_dtype(xp: Any, dtype: Any) -> Any:
+    """Float32 state for half-precision parameters, the parameter's dtype otherwise."""
+    return xp.float32 if is_low_precision(xp, dtype) else dtype
+
+
+class PolarGrad:
+    r"""PolarGrad, PolarSGD and PolarGradM for arrays of any Array API namespace.
+
+    Matrix parameters (≥ 2 dimensions) take ``X ← (1 − γλ) X − γ D`` with the
+    direction ``D`` of the PolarGrad family (Lau, Long, Su, arXiv:2505.21799):
+    momentum first ``M ← βM + (1−β)G, D = ⟨M, U⟩ U, U = polar(M)``, or polar
+    first ``U = polar(G), M ← βM + (1−β)U, D = ⟨G, U⟩ M``.  The others follow
+    AdamW.  See ``docs/optimizers.md`` for the formulas and how to choose.
+
+    Parameters
+    ----------
+    lr : float or callable
+        ``γ``; a callable gets the number of steps taken so far (0, 1, …).
+    momentum : float, default 0
+        ``β`` in ``[0, 1)``; 0 is plain PolarGrad.
+    polar_first : bool, default False
+        Polar factor of the gradient before the momentum (else momentum first).
+    nesterov : bool, default False
+        Nesterov look-ahead on the momentum.
+    weight_decay : float, default 0
+        Decoupled weight decay ``λ`` of the matrix rule.
+    method : str, default "qdwh"
+        Polar method (:data:`polarlinalg.METHODS`).
+    steps, coefficients, compute_dtype
+        As in :func:`polarlinalg.orthogonalize`.
+    scale : {"nuclear", "none", "shape", "rms"}, default "nuclear"
+        ``⟨M, U⟩`` (PolarGrad), 1 (Muon), ``√max(1, fan_out/fan_in)`` or
+        ``0.2·√max(m, n)``; times ``scale_factor``.
+    scale_factor : float, default 1
+    layout : {"out_in", "in_out"}, default "out_in"
+        Axis order of the weights for ``scale="shape"``: ``(fan_out, fan_in)``
+        like ``torch.nn.Linear`` or ``(fan_in, fan_out)`` like flax kernels.
+    flatten : bool, default False
+        Matrices of ``(shape[0], -1)`` for parameters with > 2 dimensions
+        instead of a batch over the leading dimensions.
+    rules : str, dict, list or callable, optional
+        Rule per parameter: ``"auto"`` (default: ≥ 2-D to the matrix rule),
+        ``"polargrad"`` or ``"adamw"``; a container like the parameters, or
+        ``rules(key, array) -> str``.  Use it to send embeddings or heads to
+        either rule.
+    adamw_lr : float or callable, optional
+        Learning rate of the AdamW rule (default ``lr``).
+    adamw_betas : (float, float), default (0.9, 0.999)
+    adamw_eps : float, default 1e-8
+    adamw_weight_decay : float, default 0
+    check_finite : bool, default True
+        Raise ValueError for NaN/inf gradients of the matrix rule.
+    method_options : dict, optional
+        Extra options of the polar method (e.g. ``{"lower": 1e-3}``).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an invalid hyper-parameter, at construction.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from polarlinalg.optim import PolarGrad
+    >>> rng = np.random.default_rng(0)
+    >>> params = {"w": rng.standard_normal((8, 4)), "b": np.zeros(4)}
+    >>> opt = PolarGrad(lr=0.1, momentum=0.9)
+    >>> state = opt.init(params)
+    >>> grads = {"w": params["w"], "b": np.ones(4)}
+    >>> params, state = opt.step(params, grads, state)
+    >>> state.count
+    1
+    """
+
+    def __init__(
+        self,
+        lr: LearningRate,
+        *,
+        momentum: float = 0.0,
+        polar_first: bool = False,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        method: str = "qdwh",
+        steps: int | None = None,
+        coefficients: Any = None,
+        compute_dtype: Any = None,
+        scale: str = "nuclear",
+        scale_factor: float = 1.0,
+        layout: str = "out_in",
+        flatten: bool = False,
+        rules: Rules = None,
+        adamw_lr: LearningRate | None = None,
+        adamw_betas: tuple[float, float] = (0.9, 0.999),
+        adamw_eps: float = 1e-8,
+        adamw_weight_decay: float = 0.0,
+        check_finite: bool = True,
+        method_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        rule = PolarGradRule(
+            momentum=momentum,
+            polar_first=polar_first,
+            nesterov=nesterov,
+            method=method,
+            steps=steps,
+            coefficients=coefficients,
+            scale=scale,
+            scale_factor=scale_factor,
+            layout=layout,
+            flatten=flatten,
+            compute_dtype=compute_dtype,
+            check_finite=check_finite,
+            method_options=dict(method_options or {}),
+        )
+        self._setup(
+            lr, weight_decay, rule, rules, adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay
+        )
+
+    def _setup(
+        self,
+        lr: LearningRate,
+        weight_decay: float,
+        rule: PolarGradRule,
+        rules: Rules,
+        adamw_lr: LearningRate | None,
+        adamw_betas: tuple[float, float],
+        adamw_eps: float,
+        adamw_weight_decay: float,
+    ) -> None:
+        check_lr(lr)
+        check_weight_decay(weight_decay)
+        if adamw_lr is not None:
+            check_lr(adamw_lr, "adamw_lr")
+        check_weight_decay(adamw_weight_decay, "adamw_weight_decay")
+        if not (isinstance(adamw_betas, Sequence) and len(adamw_betas) == 2):
+            raise ValueError(f"adamw_betas must be a pair (beta1, beta2); got {adamw_betas!r}")
+        if isinstance(rules, str):
+            choose_rule(rules, 2)  # validates the name
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.rule = rule
+        self.rules = rules
+        self.adamw_lr = lr if adamw_lr is None else adamw_lr
+        self.adamw = AdamWRule(b1=adamw_betas[0], b2=adamw_betas[1], eps=adamw_eps)
+        self.adamw_weight_decay = adamw_weight_decay
+
+    # -- which rule ------------------------------------------------------------------------
+
+    def _rule_of(self, key: Any, x: Array) -> str:
+        rules = self.rules
+        if rules is None:
+            choice = "auto"
+        elif isinstance(rules, str):
+            choice = rules
+        elif callable(rules):
+            choice = rules(key, x)
+        elif isinstance(rules, Mapping):
+            choice = rules.get(key, "auto")
+        else:
+            choice = rules[key] if key < len(rules) else "auto"
+        return choose_rule(choice, x.ndim, name=f"parameter {key!r}")
+
+    # -- the optimizer ------------------------------------------------------------------------
+
+    def init(self, params: Params) -> OptimizerState:
+        """Return the initial state (zero moments) for ``params``."""
+        slots: dict[Any, Any] = {}
+        for key, x in _items(params):
+            xp = array_namespace(x)
+            if not xp.isdtype(x.dtype, ("real floating", "complex floating")):
+                raise TypeError(f"parameter {key!r} must be floating; got dtype {x.dtype}")
+            dtype = _state_dtype(xp, x.dtype)
+            if self._rule_of(key, x) == "polargrad":
+                view = as_matrices(x, self.rule.flatten)
+                buf = xp.zeros(view.shape, dtype=dtype, device=device(x))
+                slots[key] = MatrixSlot(buf if self.rule.has_buffer else None)
+            else:
+                real = xp.real(xp.zeros(1, dtype=dtype, device=device(x))).dtype
+                zeros = xp.zeros(x.shape, dtype=dtype, device=device(x))
+                slots[key] = AdamWSlot(zeros, xp.zeros(x.shape, dtype=real, device=device(x)))
+        return OptimizerState(0, _rebuild(params, slots))
+
+    def step(
+        self, params: Params, grads: Params, state: OptimizerState
+    ) -> tuple[Any, OptimizerState]:
+        """Return ``(new params, new state)`` after one step with ``grads``.
+
+        A gradient that is None leaves its parameter and slot unchanged (as
+        PyTorch does for parameters without ``.grad``).
+        """
+        if not isinstance(state, OptimizerState):
+            raise TypeError("state must be the OptimizerState returned by init() or step()")
+        param_items = dict(_items(params))
+        grad_items = dict(_items(grads))
+        slot_items = dict(_items(state.slots))
+        if set(grad_items) != set(param_items) or set(slot_items) != set(param_items):
+            raise ValueError(
+                "params, grads and state must have the same keys; got "
+                f"{sorted(map(str, param_items))}, {sorted(map(str, grad_items))} and "
+                f"{sorted(map(str, slot_items))}"
+            )
+        for key, g in grad_items.items():
+            if g is not None and tuple(g.shape) != tuple(param_items[key].shape):
+                raise ValueError(
+                    f"gradient {key!r} has shape {tuple(g.shape)}, its parameter "
+                    f"{tuple(param_items[key].shape)}"
+                )
+        count = state.count + 1
+        lr = self.lr(state.count) if callable(self.lr) else self.lr
+        adamw_lr = self.adamw_lr(state.count) if callable(self.adamw_lr) else self.adamw_lr
+        new_params, new_slots = {}, {}
+        for key, x in param_items.items():
+            g, slot = grad_items[key], slot_items[key]
+            if g is None:
+                new_params[key], new_slots[key] = x, slot
+            elif isinstance(slot, MatrixSlot):
+                new_params[key], new_slots[key] = self._matrix_step(x, g, slot, lr, count)
+            elif isinstance(slot, AdamWSlot):
+                new_params[key], new_slots[key] = self._adamw_step(x, g, slot, adamw_lr, count)
+            else:
+                raise TypeError(f"state slot {key!r} is not a MatrixSlot or AdamWSlot")
+        return _rebuild(params, new_params), OptimizerState(count, _rebuild(params, new_slots))
+
+    def _matrix_step(
+        self, x: Array, g: Array, slot: MatrixSlot, lr: Any, count: int
+    ) -> tuple[Array, MatrixSlot]:
+        xp = array_namespace(x, g)
+        grad = as_matrices(g, self.rule.flatten)
+        direction, buf = polargrad_direction(xp, self.rule, grad, slot.momentum, count)
+        direction = xp.reshape(direction, x.shape)
+        return apply_update(x, direction, lr, self.weight_decay), MatrixSlot(buf)
+
+    def _adamw_step(
+        self, x: Array, g: Array, slot: AdamWSlot, lr: Any, count: int
+    ) -> tuple[Array, AdamWSlot]:
+        xp = array_namespace(x, g)
+        direction, mu, nu = adamw_direction(xp, self.adamw, g, slot.mu, slot.nu, count)
+        return apply_update(x, direction, lr, self.adamw_weight_decay), AdamWSlot(mu, nu)
+
+
+class Muon(PolarGrad):
+    """Muon with ``torch.optim.Muon``'s hyper-parameters, for any Array API namespace.
+
+    Momentum-first matrix rule with Nesterov momentum and no nuclear-norm
+    scaling; the step is scaled by ``√max(1, A/B)`` (``adjust_lr_fn=None`` or
+    ``"original"``) or ``0.2·√max(A, B)`` (``"match_rms_adamw"``) for an
+    ``A × B`` weight, and the weight decay uses the unscaled ``lr``.  Unlike
+    ``torch.optim.Muon`` it computes in the parameters' dtype by default
+    (pass ``compute_dtype="bfloat16"`` where the namespace has it), accepts
+    any ``method``/``coefficients``, and sends parameters with fewer than two
+    dimensions to AdamW (``rules`` as in :class:`PolarGrad`).
+    """
+
+    def __init__(
+        self,
+        lr: LearningRate = 1e-3,
+        weight_decay: float = 0.1,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_coefficients: tuple[float, float, float] = MUON_COEFFICIENTS,
+        eps: float = 1e-7,
+        ns_steps: int = 5,
+        adjust_lr_fn: str | None = None,
+        *,
+        method: str = "newton_schulz",
+        coefficients: Any = None,
+        compute_dtype: Any = None,
+        rules: Rules = None,
+        adamw_lr: LearningRate | None = None,
+        adamw_betas: tuple[float, float] = (0.9, 0.999),
+        adamw_eps: float = 1e-8,
+        adamw_weight_decay: float = 0.0,
+    ) -> None:
+        rule = muon_rule(
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_coefficients=ns_coefficients,
+            ns_steps=ns_steps,
+            eps=eps,
+            adjust_lr_fn=adjust_lr_fn,
+            method=method,
+            coefficients=coefficients,
+            compute_dtype=compute_dtype,
+        )
+        self._setup(
+            lr, weight_decay, rule, rules, adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay
+        )

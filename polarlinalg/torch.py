@@ -1,0 +1,501 @@
+"""PolarGrad and Muon as ``torch.optim.Optimizer`` subclasses.
+
+::
+
+    from polarlinalg.torch import PolarGrad
+    opt = PolarGrad(model.parameters(), lr=1e-2, momentum=0.9)
+    loss.backward(); opt.step(); opt.zero_grad()
+
+Parameters with at least two dimensions follow the matrix rule of the
+PolarGrad family (:mod:`polarlinalg._rules.polargrad`); the others (biases,
+norm weights, scalars) follow AdamW, with hyper-parameters of their own
+(``adamw_lr``, ``adamw_betas``, ``adamw_eps``, ``adamw_weight_decay``).  A
+param group's ``rule`` (``"auto"``, ``"polargrad"`` or ``"adamw"``) sends
+embeddings or heads to either rule.  Matrices of the same shape, dtype and
+device are orthogonalised together in one batched call.
+
+:class:`Muon` has ``torch.optim.Muon``'s signature, defaults and results, with
+any polar method and coefficient schedule.
+
+State for bfloat16/float16 parameters is kept in float32, and stays float32
+through ``state_dict``/``load_state_dict`` (PyTorch's loader would cast it to
+the parameter dtype).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from polarlinalg._compat import array_namespace
+from polarlinalg._methods import get_method
+from polarlinalg._rules import (
+    AdamWRule,
+    PolarGradRule,
+    adamw_direction,
+    as_matrices,
+    check_lr,
+    check_weight_decay,
+    choose_rule,
+    polargrad_direction,
+)
+from polarlinalg._rules.hyperparams import RULES, check_choice
+from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
+
+__all__ = ["Muon", "PolarGrad"]
+
+ParamsT = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
+
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def _xp(x: torch.Tensor) -> Any:
+    """Return the Array API namespace of torch tensors (array-api-compat's wrapper)."""
+    return array_namespace(x)
+
+
+def _state_dtype(p: torch.Tensor) -> torch.dtype:
+    return torch.float32 if p.dtype in _LOW_PRECISION else p.dtype
+
+
+class _MatrixOptimizer(Optimizer):
+    """Shared machinery: param-group validation, bucketing, the two rules, state dtypes."""
+
+    _rule_keys: tuple[str, ...] = ()
+
+    def _matrix_rule(self, group: Mapping[str, Any]) -> PolarGradRule:
+        raise NotImplementedError
+
+    def _check_group(self, group: Mapping[str, Any]) -> None:
+        """Raise for invalid hyper-parameters or parameters of ``group``."""
+        check_lr(group["lr"])
+        check_weight_decay(group["weight_decay"])
+        self._matrix_rule(group)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        try:
+            self._check_group(group)
+        except Exception:
+            self.param_groups.pop()
+            raise
+
+    def _cached_rule(self, group: dict[str, Any]) -> PolarGradRule:
+        key = tuple(repr(group[k]) for k in self._rule_keys)
+        cached = group.get("_polarlinalg_rule")
+        if cached is None or cached[0] != key:
+            cached = (key, self._matrix_rule(group))
+            group["_polarlinalg_rule"] = cached
+        return cached[1]
+
+    def state_dict(self) -> dict[str, Any]:
+        out = super().state_dict()
+        for group in out["param_groups"]:
+            group.pop("_polarlinalg_rule", None)
+        return out
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Load ``state_dict``, keeping each state tensor's saved dtype.
+
+        ``torch.optim.Optimizer.load_state_dict`` casts floating state to the
+        parameter's dtype, which would round the float32 momentum of a
+        bfloat16 parameter; here it is restored at its saved dtype (moved to
+        the parameter's device).
+        """
+        saved_ids = itertools.chain.from_iterable(g["params"] for g in state_dict["param_groups"])
+        params = itertools.chain.from_iterable(g["params"] for g in self.param_groups)
+        id_map = dict(zip(saved_ids, params, strict=False))
+        saved_state = state_dict["state"]
+        super().load_state_dict(state_dict)
+        for sid, p in id_map.items():
+            for key, value in saved_state.get(sid, {}).items():
+                if torch.is_tensor(value) and value.is_floating_point() and key != "step":
+                    self.state[p][key] = value.to(device=p.device, copy=True)
+
+    # -- step -------------------------------------------------------------------------------
+
+    def _choose(self, group: Mapping[str, Any], p: torch.Tensor) -> str:
+        return choose_rule(
+            group.get("rule", "auto"), p.ndim, name=f"parameter of shape {tuple(p.shape)}"
+        )
+
+    def _gather(self) -> list[tuple[dict[str, Any], PolarGradRule, list, list]]:
+        """Check every gradient first, so a bad one raises before any state changes."""
+        work = []
+        finite_checks: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for group in self.param_groups:
+            rule = self._cached_rule(group)
+            matrices, vectors = [], []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError(
+                        f"{type(self).__name__} does not support sparse gradients "
+                        f"(parameter of shape {tuple(p.shape)}); use a dense embedding "
+                        "or torch.optim.SparseAdam for it"
+                    )
+                if self._choose(group, p) == "polargrad":
+                    matrices.append(p)
+                    if rule.check_finite:
+                        finite_checks.append((p, torch.isfinite(p.grad).all()))
+                else:
+                    vectors.append(p)
+            work.append((group, rule, matrices, vectors))
+        if finite_checks and not bool(torch.stack([ok for _, ok in finite_checks]).all()):
+            bad = next(p for p, ok in finite_checks if not bool(ok))
+            raise ValueError(
+                f"the gradient of a parameter of shape {tuple(bad.shape)} contains NaN or "
+                "infinity; no parameter was updated (pass check_finite=False to skip this check)"
+            )
+        return work
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        """Take one step; ``closure`` (optional) re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group, rule, matrices, vectors in self._gather():
+            if matrices:
+                self._matrix_step(group, rule, matrices)
+            if vectors:
+                self._adamw_step(group, vectors)
+        return loss
+
+    def _matrix_step(
+        self, group: dict[str, Any], rule: PolarGradRule, params: list[torch.Tensor]
+    ) -> None:
+        buckets: dict[tuple[Any, ...], list[torch.Tensor]] = {}
+        for p in params:
+            shape = tuple(as_matrices(p.grad, rule.flatten).shape)
+            buckets.setdefault((shape, p.grad.dtype, p.grad.device), []).append(p)
+        lr, wd = group["lr"], group["weight_decay"]
+        for (shape, _, _), bucket in buckets.items():
+            grads = torch.stack([as_matrices(p.grad, rule.flatten) for p in bucket])
+            bufs = None
+            if rule.has_buffer:
+                for p in bucket:
+                    if "momentum_buffer" not in self.state[p]:
+                        self.state[p]["momentum_buffer"] = torch.zeros_like(
+                            p, dtype=_state_dtype(p), memory_format=torch.contiguous_format
+                        )
+                bufs = torch.stack(
+                    [self.state[p]["momentum_buffer"].reshape(shape) for p in bucket]
+                )
+            direction, bufs = polargrad_direction(_xp(grads), rule, grads, bufs)
+            if bufs is not None:
+                torch._foreach_copy_(
+                    [self.state[p]["momentum_buffer"] for p in bucket],
+                    [b.reshape(p.shape) for b, p in zip(bufs.unbind(0), bucket, strict=True)],
+                )
+            updates = [
+                d.reshape(p.shape).to(p.dtype)
+                for d, p in zip(direction.unbind(0), bucket, strict=True)
+            ]
+            _apply(bucket, updates, lr, wd)
+
+    def _adamw_step(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+        lr = group["lr"] if group.get("adamw_lr") is None else group["adamw_lr"]
+        b1, b2 = group.get("adamw_betas", (0.9, 0.999))
+        rule = AdamWRule(b1=b1, b2=b2, eps=group.get("adamw_eps", 1e-8))
+        updates = []
+        for p in params:
+            state = self.state[p]
+            if "step" not in state:
+                dtype = _state_dtype(p)
+                state["step"] = torch.tensor(0.0, dtype=torch.float32)
+                state["exp_avg"] = torch.zeros_like(p, dtype=dtype)
+                real = torch.empty(0, dtype=dtype).real.dtype
+                state["exp_avg_sq"] = torch.zeros_like(p, dtype=real)
+            state["step"] += 1
+            d, mu, nu = adamw_direction(
+                _xp(p), rule, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"]
+            )
+            state["exp_avg"].copy_(mu)
+            state["exp_avg_sq"].copy_(nu)
+            updates.append(d.to(p.dtype))
+        _apply(params, updates, lr, group.get("adamw_weight_decay", 0.0))
+
+
+def _apply(params: list[torch.Tensor], updates: list[torch.Tensor], lr: Any, wd: Any) -> None:
+    """``p ← (1 − lr·wd) p − lr·u`` for each pair, with foreach kernels."""
+    if wd != 0:
+        torch._foreach_mul_(params, 1 - lr * wd)
+    if torch.is_tensor(lr):
+        torch._foreach_sub_(params, torch._foreach_mul(updates, lr))
+    else:
+        torch._foreach_add_(params, updates, alpha=-lr)
+
+
+class PolarGrad(_MatrixOptimizer):
+    r"""PolarGrad, PolarSGD and PolarGradM (Lau, Long, Su, arXiv:2505.21799).
+
+    For a matrix parameter ``X`` with gradient ``G``: momentum first
+    (default) ``M ← βM + (1−β)G``, ``U = polar(M)``, ``X ← (1−γλ)X − γ⟨M,U⟩U``;
+    polar first ``U = polar(G)``, ``M ← βM + (1−β)U``, ``X ← (1−γλ)X − γ⟨G,U⟩M``.
+    ``⟨M, U⟩ = tr(H)`` is the nuclear norm of ``M``; ``β = 0`` is plain
+    PolarGrad.  Parameters with fewer than two dimensions follow AdamW.
+
+    Parameters
+    ----------
+    params : iterable of tensors or dicts
+        Parameters or param groups; a group may override every keyword below
+        and set ``rule`` (``"auto"``, ``"polargrad"``, ``"adamw"``).
+    lr : float or Tensor
+        ``γ``.  Note the scale: ``⟨M, U⟩`` grows with the gradient, so
+        PolarGrad's learning rates are far smaller than Muon's on large
+        gradients (the paper uses 4e-8 to 5e1 across problems).
+    momentum : float, default 0
+        ``β`` in ``[0, 1)``.
+    polar_first : bool, default False
+    nesterov : bool, default False
+    weight_decay : float, default 0
+        Decoupled weight decay ``λ`` for the matrix rule.
+    method : str, default "qdwh"
+        Any of :data:`polarlinalg.METHODS`.
+    steps, coefficients, compute_dtype
+        As in :func:`polarlinalg.orthogonalize`.
+    scale : {"nuclear", "none", "shape", "rms"}, default "nuclear"
+        ``⟨M, U⟩`` (PolarGrad), 1 (Muon), ``√max(1, fan_out/fan_in)`` or
+        ``0.2·√max(m, n)`` (Moonlight); times ``scale_factor``.
+    scale_factor : float, default 1
+    layout : {"out_in", "in_out"}, default "out_in"
+        Axis order of the weights for ``scale="shape"`` (``nn.Linear``
+        weights are ``out × in``).
+    flatten : bool, default False
+        Conv weights as ``(out, -1)`` matrices instead of a batch of matrices.
+    rule : {"auto", "polargrad", "adamw"}, default "auto"
+    adamw_lr : float, optional
+        AdamW's learning rate (default ``lr``).
+    adamw_betas, adamw_eps, adamw_weight_decay
+        AdamW's hyper-parameters.
+    check_finite : bool, default True
+        Raise ValueError (before any update) for a NaN/inf matrix gradient;
+        costs one device synchronisation per step.
+    method_options : dict, optional
+        Extra options of the polar method.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For invalid hyper-parameters, at construction (or ``add_param_group``).
+    RuntimeError
+        For sparse gradients, at ``step``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from polarlinalg.torch import PolarGrad
+    >>> model = torch.nn.Linear(8, 4)
+    >>> opt = PolarGrad(model.parameters(), lr=0.01, momentum=0.9)
+    >>> model(torch.randn(16, 8)).square().mean().backward()
+    >>> _ = opt.step()
+    """
+
+    _rule_keys = (
+        "momentum",
+        "polar_first",
+        "nesterov",
+        "method",
+        "steps",
+        "coefficients",
+        "compute_dtype",
+        "scale",
+        "scale_factor",
+        "layout",
+        "flatten",
+        "check_finite",
+        "method_options",
+    )
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | torch.Tensor,
+        *,
+        momentum: float = 0.0,
+        polar_first: bool = False,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        method: str = "qdwh",
+        steps: int | None = None,
+        coefficients: Any = None,
+        compute_dtype: Any = None,
+        scale: str = "nuclear",
+        scale_factor: float = 1.0,
+        layout: str = "out_in",
+        flatten: bool = False,
+        rule: str = "auto",
+        adamw_lr: float | None = None,
+        adamw_betas: tuple[float, float] = (0.9, 0.999),
+        adamw_eps: float = 1e-8,
+        adamw_weight_decay: float = 0.0,
+        check_finite: bool = True,
+        method_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "polar_first": polar_first,
+            "nesterov": nesterov,
+            "weight_decay": weight_decay,
+            "method": method,
+            "steps": steps,
+            "coefficients": coefficients,
+            "compute_dtype": compute_dtype,
+            "scale": scale,
+            "scale_factor": scale_factor,
+            "layout": layout,
+            "flatten": flatten,
+            "rule": rule,
+            "adamw_lr": adamw_lr,
+            "adamw_betas": adamw_betas,
+            "adamw_eps": adamw_eps,
+            "adamw_weight_decay": adamw_weight_decay,
+            "check_finite": check_finite,
+            "method_options": dict(method_options or {}),
+        }
+        super().__init__(params, defaults)
+
+    def _matrix_rule(self, group: Mapping[str, Any]) -> PolarGradRule:
+        return PolarGradRule(
+            momentum=group["momentum"],
+            polar_first=group["polar_first"],
+            nesterov=group["nesterov"],
+            method=group["method"],
+            steps=group["steps"],
+            coefficients=group["coefficients"],
+            compute_dtype=group["compute_dtype"],
+            scale=group["scale"],
+            scale_factor=group["scale_factor"],
+            layout=group["layout"],
+            flatten=group["flatten"],
+            check_finite=group["check_finite"],
+            method_options=group["method_options"] or {},
+        )
+
+    def _check_group(self, group: Mapping[str, Any]) -> None:
+        super()._check_group(group)
+        check_choice("rule", group["rule"], RULES)
+        if group["adamw_lr"] is not None:
+            check_lr(group["adamw_lr"], "adamw_lr")
+        check_weight_decay(group["adamw_weight_decay"], "adamw_weight_decay")
+        betas = group["adamw_betas"]
+        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+            raise ValueError(f"adamw_betas must be a pair (beta1, beta2); got {betas!r}")
+        AdamWRule(b1=betas[0], b2=betas[1], eps=group["adamw_eps"])
+        for p in group["params"]:
+            self._choose(group, p)
+
+
+class Muon(_MatrixOptimizer):
+    r"""Muon, a drop-in for ``torch.optim.Muon`` with any polar method.
+
+    Same signature, defaults and update as ``torch.optim.Muon``:
+    ``B ← μB + (1−μ)G`` (``lerp``), ``Ũ = G + μ(B − G)`` with Nesterov else
+    ``B``, ``O = NS(Ũ)`` in bfloat16 with ``Ũ/‖Ũ‖_F.clamp(eps)``,
+    ``X ← (1 − γλ)X − γ·a(A, B)·O`` with ``a = √max(1, A/B)`` (``adjust_lr_fn``
+    None or ``"original"``) or ``0.2√max(A, B)`` (``"match_rms_adamw"``).
+
+    Extra keywords: ``method`` (default ``"newton_schulz"``; any of
+    :data:`polarlinalg.METHODS`), ``coefficients`` (a schedule name or rows,
+    replacing ``ns_coefficients``) and ``compute_dtype`` (default: bfloat16
+    for the polynomial methods, as ``torch.optim.Muon``; the parameter's
+    dtype, at least float32, for the others).  Differences: parameters with
+    more than two dimensions are accepted (a batch of matrices over the
+    leading dimensions), the momentum buffer of a bfloat16 parameter is kept
+    in float32, and ``momentum`` must lie in ``[0, 1)``.  Same-shape matrices
+    are orthogonalised in one batched call.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from polarlinalg.torch import Muon
+    >>> w = torch.nn.Parameter(torch.randn(16, 8))
+    >>> opt = Muon([w], lr=0.02, coefficients="polar_express")
+    >>> w.sum().backward()
+    >>> _ = opt.step()
+    """
+
+    _rule_keys = (
+        "momentum",
+        "nesterov",
+        "ns_coefficients",
+        "eps",
+        "ns_steps",
+        "adjust_lr_fn",
+        "method",
+        "coefficients",
+        "compute_dtype",
+    )
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | torch.Tensor = 1e-3,
+        weight_decay: float = 0.1,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_coefficients: tuple[float, float, float] = MUON_COEFFICIENTS,
+        eps: float = 1e-7,
+        ns_steps: int = 5,
+        adjust_lr_fn: str | None = None,
+        *,
+        method: str = "newton_schulz",
+        coefficients: Any = None,
+        compute_dtype: Any = None,
+    ) -> None:
+        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        defaults = {
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "momentum": momentum,
+            "nesterov": nesterov,
+            "ns_coefficients": ns_coefficients,
+            "eps": eps,
+            "ns_steps": ns_steps,
+            "adjust_lr_fn": adjust_lr_fn,
+            "method": method,
+            "coefficients": coefficients,
+            "compute_dtype": compute_dtype,
+        }
+        super().__init__(params, defaults)
+
+    def _matrix_rule(self, group: Mapping[str, Any]) -> PolarGradRule:
+        compute_dtype = group["compute_dtype"]
+        if compute_dtype is None and get_method(group["method"]).low_precision:
+            compute_dtype = torch.bfloat16
+        return muon_rule(
+            momentum=group["momentum"],
+            nesterov=group["nesterov"],
+            ns_coefficients=group["ns_coefficients"],
+            ns_steps=group["ns_steps"],
+            eps=group["eps"],
+            adjust_lr_fn=group["adjust_lr_fn"],
+            method=group["method"],
+            coefficients=group["coefficients"],
+            compute_dtype=compute_dtype,
+        )
+
+    def _check_group(self, group: Mapping[str, Any]) -> None:
+        super()._check_group(group)
+        for p in group["params"]:
+            if p.ndim < 2:
+                raise ValueError(
+                    "Muon only supports parameters with at least 2 dimensions; found one of "
+                    f"shape {tuple(p.shape)} (use polarlinalg.torch.PolarGrad, which sends "
+                    "it to AdamW, or a separate torch.optim.AdamW)"
+                )
+            if torch.is_complex(p):
+                raise ValueError("Muon does not support complex parameters; use PolarGrad")
+
+    def _choose(self, group: Mapping[str, Any], p: torch.Tensor) -> str:
+        return "polargrad"
