@@ -1,0 +1,403 @@
+"""PolarGrad and Muon as optax gradient transformations.
+
+::
+
+    import optax
+    from polarlinalg.optax import polargrad
+    tx = polargrad(learning_rate=1e-2, momentum=0.9)
+    state = tx.init(params)
+    updates, state = tx.update(grads, state, params)
+    params = optax.apply_updates(params, updates)
+
+:func:`scale_by_polargrad` is the matrix rule alone (chain it with your own
+transformations); :func:`polargrad` adds decoupled weight decay and the
+learning rate, and sends leaves with fewer than two dimensions to
+``optax.adamw`` with ``optax.partition``.  :func:`muon` accepts
+``optax.contrib.muon``'s arguments and reproduces its updates, with any polar
+method.  Everything is jit-able and works under ``optax.inject_hyperparams``;
+integer hyper-parameters that shape the computation (``steps``, ``ns_steps``)
+must then be listed in ``static_args``.
+
+Layout: flax and optax store a dense kernel as ``(fan_in, fan_out)``, so the
+``"shape"`` scale here defaults to ``layout="in_out"``
+(``√max(1, n/m)`` for an ``m × n`` kernel), the transpose of the PyTorch
+convention.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from polarlinalg._coefficients import COEFFICIENTS
+from polarlinalg._methods import get_method
+from polarlinalg._rules import PolarGradRule, as_matrices, polargrad_direction
+from polarlinalg._rules.hyperparams import check_lr, check_weight_decay
+from polarlinalg._rules.muon import MUON_COEFFICIENTS
+
+__all__ = ["ScaleByPolarGradState", "muon", "polargrad", "scale_by_polargrad"]
+
+Labels = Any | Callable[[Any], Any] | None
+
+
+class ScaleByPolarGradState(NamedTuple):
+    """State of :func:`scale_by_polargrad`: step count and momentum buffers."""
+
+    count: jax.Array
+    mu: Any
+
+
+def _static_int(name: str, value: Any) -> int | None:
+    """Return ``value`` as a Python int (None stays None); tracers are refused."""
+    if value is None or (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, jax.core.Tracer):
+        raise TypeError(
+            f"{name} must be a Python int, not a traced array: it fixes the number of "
+            f"iterations. Under optax.inject_hyperparams pass static_args=({name!r},)"
+        )
+    if hasattr(value, "shape") and value.shape == () and jnp.issubdtype(value.dtype, jnp.integer):
+        return int(value)
+    raise TypeError(f"{name} must be an int; got {value!r}")
+
+
+def _is_matrix(x: Any) -> bool:
+    return getattr(x, "ndim", 0) >= 2
+
+
+def _polargrad_update(
+    rule_of: Callable[[Any], PolarGradRule], g: Any, buf: Any, count: Any
+) -> tuple[Any, Any]:
+    rule = rule_of(g)
+    grad = as_matrices(g, rule.flatten)
+    if buf is not None:
+        buf = jnp.reshape(buf, grad.shape)
+    direction, buf = polargrad_direction(jnp, rule, grad, buf, count)
+    direction = jnp.reshape(direction, g.shape).astype(g.dtype)
+    return direction, (None if buf is None else jnp.reshape(buf, g.shape))
+
+
+def _transformation(
+    rule_of: Callable[[Any], PolarGradRule], mu_dtype: Any, has_buffer: bool
+) -> optax.GradientTransformation:
+    def init_fn(params: Any) -> ScaleByPolarGradState:
+        for leaf in jax.tree.leaves(params):
+            if not _is_matrix(leaf):
+                raise ValueError(
+                    f"the matrix rule needs leaves with at least 2 dimensions; got shape "
+                    f"{tuple(leaf.shape)} (polargrad() sends such leaves to AdamW)"
+                )
+        mu = None
+        if has_buffer:
+            mu = jax.tree.map(lambda p: jnp.zeros(p.shape, dtype=mu_dtype or p.dtype), params)
+        return ScaleByPolarGradState(count=jnp.zeros([], jnp.int32), mu=mu)
+
+    def update_fn(
+        updates: Any, state: ScaleByPolarGradState, params: Any = None
+    ) -> tuple[Any, ScaleByPolarGradState]:
+        del params
+        count = optax.safe_increment(state.count)
+        if state.mu is None:
+            new = jax.tree.map(lambda g: _polargrad_update(rule_of, g, None, count)[0], updates)
+            return new, ScaleByPolarGradState(count=count, mu=None)
+        pairs = jax.tree.map(
+            lambda g, m: _polargrad_update(rule_of, g, m, count), updates, state.mu
+        )
+        is_pair = lambda x: isinstance(x, tuple) and len(x) == 2  # noqa: E731
+        new = jax.tree.map(lambda pair: pair[0], pairs, is_leaf=is_pair)
+        mu = jax.tree.map(lambda pair: pair[1], pairs, is_leaf=is_pair)
+        return new, ScaleByPolarGradState(count=count, mu=mu)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_polargrad(
+    momentum: float = 0.0,
+    polar_first: bool = False,
+    nesterov: bool = False,
+    method: str = "qdwh",
+    steps: int | None = None,
+    coefficients: Any = None,
+    compute_dtype: Any = None,
+    scale: str = "nuclear",
+    scale_factor: float = 1.0,
+    layout: str = "in_out",
+    flatten: bool = False,
+    bias_correction: bool = False,
+    mu_dtype: Any = None,
+    check_finite: bool = True,
+    method_options: Mapping[str, Any] | None = None,
+) -> optax.GradientTransformation:
+    r"""Scale every leaf by the matrix rule of PolarGrad (Lau, Long, Su, arXiv:2505.21799).
+
+    Momentum first: ``M ← βM + (1−β)G``, ``U = polar(M)``, update ``s(M, U)·U``;
+    polar first: ``U = polar(G)``, ``M ← βM + (1−β)U``, update ``s(G, U)·M``,
+    with ``s`` the nuclear norm ``⟨·, U⟩`` (``scale="nuclear"``), 1, the shape
+    factor or the RMS factor (see :class:`polarlinalg.torch.PolarGrad`).  The
+    output is the *direction*; chain ``optax.scale_by_learning_rate`` (or use
+    :func:`polargrad`).  Every leaf must have ≥ 2 dimensions.
+
+    Parameters
+    ----------
+    momentum, polar_first, nesterov, method, steps, coefficients, compute_dtype,
+    scale, scale_factor, flatten, check_finite, method_options
+        As in :class:`polarlinalg.torch.PolarGrad`.
+    layout : {"in_out", "out_in"}, default "in_out"
+        Axis order of kernels for ``scale="shape"`` (flax: ``in × out``).
+    bias_correction : bool, default False
+        Divide the momentum by ``1 − βᵗ`` (as ``optax.contrib.muon``).
+    mu_dtype : dtype, optional
+        Dtype of the momentum (default: the leaf's), e.g. float32 for
+        bfloat16 parameters.
+    """
+    steps = _static_int("steps", steps)
+    options = dict(method_options or {})
+
+    rule = PolarGradRule(
+        momentum=momentum,
+        polar_first=polar_first,
+        nesterov=nesterov,
+        bias_correction=bias_correction,
+        method=method,
+        steps=steps,
+        coefficients=coefficients,
+        scale=scale,
+        scale_factor=scale_factor,
+        layout=layout,
+        flatten=flatten,
+        compute_dtype=compute_dtype,
+        check_finite=check_finite,
+        method_options=options,
+    )
+    return _transformation(lambda g: rule, mu_dtype, rule.has_buffer)
+
+
+def _labels(rules: Labels, matrix_label: str, other: str, two_d_only: bool = False) -> Any:
+    if rules is not None:
+        return rules
+
+    def label(params: Any) -> Any:
+        if two_d_only:
+            return jax.tree.map(lambda x: matrix_label if x.ndim == 2 else other, params)
+        return jax.tree.map(lambda x: matrix_label if _is_matrix(x) else other, params)
+
+    return label
+
+
+def polargrad(
+    learning_rate: optax.ScalarOrSchedule,
+    momentum: float = 0.0,
+    polar_first: bool = False,
+    nesterov: bool = False,
+    weight_decay: float = 0.0,
+    weight_decay_mask: Any = None,
+    method: str = "qdwh",
+    steps: int | None = None,
+    coefficients: Any = None,
+    compute_dtype: Any = None,
+    scale: str = "nuclear",
+    scale_factor: float = 1.0,
+    layout: str = "in_out",
+    flatten: bool = False,
+    mu_dtype: Any = None,
+    rules: Labels = None,
+    adamw_lr: optax.ScalarOrSchedule | None = None,
+    adamw_betas: tuple[float, float] = (0.9, 0.999),
+    adamw_eps: float = 1e-8,
+    adamw_weight_decay: float = 0.0,
+    check_finite: bool = True,
+    method_options: Mapping[str, Any] | None = None,
+) -> optax.GradientTransformation:
+    r"""PolarGrad / PolarSGD / PolarGradM, with AdamW for non-matrix leaves.
+
+    Matrix leaves: ``X ← (1 − γλ)X − γD`` with ``D`` from
+    :func:`scale_by_polargrad`; the others: ``optax.adamw(adamw_lr, *adamw_betas,
+    adamw_eps, weight_decay=adamw_weight_decay)``.  Same hyper-parameters and
+    trajectory as :class:`polarlinalg.torch.PolarGrad` (except ``layout``'s
+    default, see the module docstring).
+
+    Parameters
+    ----------
+    learning_rate : float or schedule
+        ``γ``.
+    weight_decay : float, default 0
+        ``λ`` (decoupled, multiplied by the learning rate).
+    weight_decay_mask : pytree or callable, optional
+        As in ``optax.add_decayed_weights``.
+    rules : pytree or callable, optional
+        Labels ``"polargrad"``/``"adamw"`` per leaf (or a function of the
+        params returning them), as ``optax.partition``'s ``param_labels``;
+        default: leaves with ≥ 2 dimensions to ``"polargrad"``.
+    adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay
+        AdamW for the other leaves (``adamw_lr`` defaults to ``learning_rate``).
+    mu_dtype : dtype, optional
+        Dtype of both rules' first moments.
+    Others
+        As in :func:`scale_by_polargrad`.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, optax
+    >>> from polarlinalg.optax import polargrad
+    >>> params = {"w": jnp.ones((4, 3)) + jnp.eye(4, 3), "b": jnp.zeros(3)}
+    >>> tx = polargrad(learning_rate=0.1, momentum=0.9)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(params, state, params)
+    >>> params = optax.apply_updates(params, updates)
+    """
+    check_lr(learning_rate, "learning_rate")
+    check_weight_decay(weight_decay)
+    check_weight_decay(adamw_weight_decay, "adamw_weight_decay")
+    if not (isinstance(adamw_betas, Sequence) and len(adamw_betas) == 2):
+        raise ValueError(f"adamw_betas must be a pair (beta1, beta2); got {adamw_betas!r}")
+    matrix = optax.chain(
+        scale_by_polargrad(
+            momentum=momentum,
+            polar_first=polar_first,
+            nesterov=nesterov,
+            method=method,
+            steps=steps,
+            coefficients=coefficients,
+            compute_dtype=compute_dtype,
+            scale=scale,
+            scale_factor=scale_factor,
+            layout=layout,
+            flatten=flatten,
+            mu_dtype=mu_dtype,
+            check_finite=check_finite,
+            method_options=method_options,
+        ),
+        optax.add_decayed_weights(weight_decay, weight_decay_mask),
+        optax.scale_by_learning_rate(learning_rate),
+    )
+    other = optax.adamw(
+        learning_rate=learning_rate if adamw_lr is None else adamw_lr,
+        b1=adamw_betas[0],
+        b2=adamw_betas[1],
+        eps=adamw_eps,
+        weight_decay=adamw_weight_decay,
+        mu_dtype=mu_dtype,
+    )
+    return optax.partition(
+        {"polargrad": matrix, "adamw": other}, _labels(rules, "polargrad", "adamw")
+    )
+
+
+def _muon_rows(ns_coeffs: Any, ns_steps: Any) -> tuple[Any, int]:
+    """Return ``(coefficient rows, steps)`` with ``optax.contrib.muon``'s meaning."""
+    if isinstance(ns_coeffs, str):
+        if ns_coeffs == "standard":
+            return (MUON_COEFFICIENTS,), _static_int("ns_steps", ns_steps)
+        if ns_coeffs not in COEFFICIENTS:
+            valid = ", ".join(repr(k) for k in ("standard", *COEFFICIENTS))
+            raise ValueError(f"unknown ns_coeffs preset {ns_coeffs!r}; choose one of {valid}")
+        return ns_coeffs, _static_int("ns_steps", ns_steps)
+    rows = tuple(
+        tuple(float(c) for c in r) for r in jnp.atleast_2d(jnp.asarray(ns_coeffs)).tolist()
+    )
+    if any(len(r) != 3 for r in rows):
+        raise ValueError(f"ns_coeffs must have shape (3,) or (n, 3); got {ns_coeffs!r}")
+    steps = _static_int("ns_steps", ns_steps)
+    if len(rows) > 1:  # optax runs every given row, once each
+        if steps is not None and len(rows) > steps:
+            raise ValueError(f"Not enough ns_steps ({steps}) for {len(rows)} coefficient rows")
+        return rows, len(rows)
+    return rows, steps
+
+
+def muon(
+    learning_rate: optax.ScalarOrSchedule,
+    ns_coeffs: Any = MUON_COEFFICIENTS,
+    ns_steps: int = 5,
+    beta: float = 0.95,
+    eps: float = 1e-8,
+    weight_decay: float = 0.0,
+    weight_decay_mask: Any = None,
+    mu_dtype: Any = None,
+    *,
+    nesterov: bool = True,
+    adaptive: bool = False,
+    method: str = "newton_schulz",
+    coefficients: Any = None,
+    compute_dtype: Any = None,
+    adam_b1: float = 0.9,
+    adam_b2: float = 0.999,
+    adam_eps_root: float = 0.0,
+    adam_weight_decay: float = 0.0,
+    adam_learning_rate: optax.ScalarOrSchedule | None = None,
+    consistent_rms: float | None = None,
+) -> optax.GradientTransformation:
+    r"""Muon with ``optax.contrib.muon``'s arguments and updates, and any polar method.
+
+    On 2-D leaves: ``m ← βm + (1−β)g`` with bias correction (Nesterov:
+    ``m̂ = β m/(1−βᵗ⁺¹) + (1−β) g/(1−βᵗ)``), ``O = NS(m̂/‖m̂‖_F)`` in the
+    leaf's dtype, times ``⟨m̂, O⟩`` if ``adaptive`` (PolarGrad's nuclear-norm
+    scaling), times ``√max(1, fan_out/fan_in)`` (or
+    ``√max(fan_in, fan_out)·consistent_rms``), plus decoupled weight decay,
+    times ``−learning_rate``.  Other leaves: ``optax.adamw`` with the
+    ``adam_*`` arguments, exactly as ``optax.contrib.muon``.
+
+    Differences from ``optax.contrib.muon``: ``eps`` floors the Frobenius norm
+    (``max(‖m̂‖, eps)``) instead of being added to it, which changes nothing
+    for gradients well above ``eps``; ``ns_steps`` must be static;
+    ``preconditioning`` and ``muon_weight_dimension_numbers`` are not
+    offered (leaves with more than two dimensions go to AdamW, as there by
+    default).  ``method`` picks any polar method (``"qdwh"`` gives an exact
+    polar factor), ``coefficients`` any schedule of
+    :data:`polarlinalg.COEFFICIENTS` or rows (replacing ``ns_coeffs``).
+    """
+    check_lr(learning_rate, "learning_rate")
+    rows, steps = _muon_rows(ns_coeffs, ns_steps)
+    spec = get_method(method)
+    options: dict[str, Any] = {}
+    if spec.takes_coefficients:
+        if coefficients is None and method == "newton_schulz":
+            coefficients = rows
+        if "eps" in spec.options and isinstance(eps, numbers.Real):
+            options["eps"] = float(eps)
+    else:
+        steps, coefficients = None, None
+
+    def rule_of(g: Any) -> PolarGradRule:
+        m, n = g.shape[-2], g.shape[-1]  # (fan_in, fan_out)
+        if consistent_rms is None:
+            factor: Any = math.sqrt(max(1.0, n / m))
+        else:
+            factor = math.sqrt(max(m, n)) * consistent_rms
+        return PolarGradRule(
+            momentum=beta,
+            nesterov=nesterov,
+            bias_correction=True,
+            method=method,
+            steps=steps,
+            coefficients=coefficients,
+            scale="nuclear" if adaptive else "none",
+            scale_factor=factor,
+            compute_dtype=compute_dtype,
+            check_finite=False,
+            method_options=options,
+        )
+
+    rule_of(jnp.zeros((1, 1)))  # validates the configuration now
+    matrix = optax.chain(
+        _transformation(rule_of, mu_dtype, True),
+        optax.add_decayed_weights(weight_decay, weight_decay_mask),
+        optax.scale_by_learning_rate(learning_rate),
+    )
+    other = optax.adamw(
+        learning_rate=learning_rate if adam_learning_rate is None else adam_learning_rate,
+        b1=adam_b1,
+        b2=adam_b2,
+        eps=eps,
+        eps_root=adam_eps_root,
+        weight_decay=adam_weight_decay,
+        mu_dtype=mu_dtype,
+        nesterov=nesterov,
+    )
+    return optax.partition({"muon": matrix, "adam": other}, _labels(None, "muon", "adam", True))
