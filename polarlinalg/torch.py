@@ -215,8 +215,9 @@ class _MatrixOptimizer(Optimizer):
                 real = torch.empty(0, dtype=dtype).real.dtype
                 state["exp_avg_sq"] = torch.zeros_like(p, dtype=real)
             state["step"] += 1
+            count = state["step"].to(state["exp_avg_sq"].dtype)  # float64 for float64 params
             d, mu, nu = adamw_direction(
-                _xp(p), rule, p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"]
+                _xp(p), rule, p.grad, state["exp_avg"], state["exp_avg_sq"], count
             )
             state["exp_avg"].copy_(mu)
             state["exp_avg_sq"].copy_(nu)
