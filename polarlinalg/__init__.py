@@ -14,6 +14,18 @@ polar_express_coefficients
     Design Newton–Schulz schedules (Polar Express) for your own bounds.
 diagnostics
     Orthogonality, backward error, polar gap, nuclear norm, condition number.
+
+Optimizers (the PolarGrad family and Muon, one set of update rules)
+-------------------------------------------------------------------
+polarlinalg.torch
+    ``PolarGrad`` and ``Muon`` as ``torch.optim.Optimizer`` subclasses.
+polarlinalg.optax
+    ``scale_by_polargrad``, ``polargrad`` and ``muon`` gradient transformations.
+polarlinalg.optim
+    ``PolarGrad`` and ``Muon`` for NumPy, CuPy or any Array API namespace.
+
+These submodules are imported explicitly; ``import polarlinalg`` alone imports
+no framework.
 """
 
 from polarlinalg import diagnostics

@@ -5,7 +5,7 @@ import sys
 def test_import_pulls_in_no_framework():
     code = (
         "import sys, polarlinalg, polarlinalg.diagnostics, polarlinalg.testing, "
-        "polarlinalg.backends, polarlinalg.validate, polarlinalg.cli\n"
+        "polarlinalg.backends, polarlinalg.validate, polarlinalg.cli, polarlinalg.optim\n"
         "frameworks = ('torch', 'jax', 'cupy', 'array_api_strict', 'scipy')\n"
         "bad = [m for m in frameworks if m in sys.modules]\n"
         "assert not bad, bad\n"
