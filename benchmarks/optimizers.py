@@ -20,8 +20,13 @@ Each step is timed separately (``torch.cuda.synchronize`` on CUDA); after
 ``--warmup`` untimed steps, the candidates are timed in interleaved rounds
 (the order alternating between rounds), and the median of ``--repeats`` is
 reported with its ratio to ``torch.optim.Muon`` and to the floor.  The
-update of the first step is compared with ``torch.optim.Muon``'s (relative
-Frobenius difference over all matrices).  Usage::
+process CPU time over the wall-clock time of the timed steps is printed beside
+them (``--device cpu``): on an otherwise idle CPU it is close to the number
+of threads, and a lower figure means other work shared the cores and the
+timings are not trustworthy.  The update of the first step is compared with
+``torch.optim.Muon``'s (relative Frobenius difference over all matrices:
+bfloat16 rounding gives about 1e-2 for the same method; ``polar_express`` is
+a different polynomial).  Usage::
 
     python benchmarks/optimizers.py --device cpu --layers 12 --repeats 7
     python benchmarks/optimizers.py --device cuda --polar-express --json out.json
@@ -73,17 +78,19 @@ class Candidate:
         self.params = [torch.nn.Parameter(p.clone()) for p in init]
         self.opt = build(self.params)
         self.samples: list[float] = []
+        self.cpu: list[float] = []
 
     def set_grads(self, grads: list[torch.Tensor]) -> None:
         for p, g in zip(self.params, grads, strict=True):
             p.grad = g
 
-    def step(self, device: torch.device) -> float:
+    def step(self, device: torch.device) -> tuple[float, float]:
+        """Return the wall-clock and the process CPU seconds of one step."""
         _sync(device)
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         self.opt.step()
         _sync(device)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
 
 def floor_fn(params: list[torch.Tensor]) -> tuple[Callable[[], None], float]:
@@ -158,9 +165,10 @@ def run(device: torch.device, layers: int, repeats: int, warmup: int, polar_expr
         order = candidates if i % 2 == 0 else candidates[::-1]
         for c in order:
             c.set_grads(grads[i % 2])
-            seconds = c.step(device)
+            seconds, cpu = c.step(device)
             if i >= warmup - 1:
                 c.samples.append(seconds)
+                c.cpu.append(cpu)
 
     floor, flops = floor_fn(init)
     floor_seconds = _time_floor(floor, device, warmup, repeats)
@@ -176,6 +184,7 @@ def run(device: torch.device, layers: int, repeats: int, warmup: int, polar_expr
                 max_seconds=max(c.samples),
                 ratio_to_torch=seconds / reference,
                 ratio_to_floor=seconds / floor_seconds,
+                cpu_over_wall=sum(c.cpu) / sum(c.samples),
                 update_difference=agreement.get(c.name),
             )
         )
@@ -207,6 +216,13 @@ def run(device: torch.device, layers: int, repeats: int, warmup: int, polar_expr
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
     return platform.processor() or platform.machine()
 
 
@@ -237,7 +253,10 @@ def main() -> None:
         f"# {result['layers']} layers, {result['matrices']} float32 matrices, "
         f"median of {result['repeats']} steps after {result['warmup']} warm-up step(s)"
     )
-    print(f"{'candidate':<40} {'ms/step':>9} {'min–max ms':>17} {'×torch':>7} {'×floor':>7}  Δupdate")
+    print(
+        f"{'candidate':<40} {'ms/step':>9} {'min–max ms':>17} {'×torch':>7} {'×floor':>7} "
+        f"{'CPU/wall':>8}  Δupdate"
+    )
     for r in result["records"]:
         spread = (
             f"{1e3 * r['min_seconds']:.0f}–{1e3 * r['max_seconds']:.0f}"
@@ -245,9 +264,11 @@ def main() -> None:
             else f"{r['floor_gflops']:.0f} GFLOP/s"
         )
         diff = r.get("update_difference")
+        usage = r.get("cpu_over_wall")
         print(
             f"{r['candidate']:<40} {1e3 * r['seconds']:9.1f} {spread:>17} "
-            f"{r['ratio_to_torch']:7.3f} {r['ratio_to_floor']:7.2f}  "
+            f"{r['ratio_to_torch']:7.3f} {r['ratio_to_floor']:7.2f} "
+            f"{'—' if usage is None else f'{usage:.2f}':>8}  "
             f"{'—' if diff is None else f'{diff:.1e}'}"
         )
     if args.json:
