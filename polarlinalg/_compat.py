@@ -22,6 +22,7 @@ __all__ = [
     "device",
     "dtype_from_name",
     "is_traced",
+    "lerp",
     "qr_r",
     "solve_triangular",
 ]
@@ -151,6 +152,15 @@ def addmm(xp: ModuleType, beta: float, c: Any, alpha: float, a: Any, b: Any) -> 
         c3 = c.expand(*batch, m, n).reshape(-1, m, n)
         return torch.baddbmm(c3, a3, b3, beta=beta, alpha=alpha).reshape(*batch, m, n)
     return beta * c + alpha * (a @ b)
+
+
+def lerp(xp: ModuleType, start: Any, end: Any, weight: Any) -> Any:
+    """Return ``start + weight·(end − start)`` (one fused kernel on PyTorch)."""
+    torch = _torch_module()
+    if torch is not None and isinstance(start, torch.Tensor) and isinstance(end, torch.Tensor):
+        if start.dtype == end.dtype and (not torch.is_tensor(weight) or weight.ndim == 0):
+            return torch.lerp(start, end, weight)
+    return start + weight * (end - start)
 
 
 def _namespace_kind(xp: ModuleType) -> str:

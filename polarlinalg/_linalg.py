@@ -48,17 +48,23 @@ def scaled_frobenius_norm(xp: ModuleType, x: Any) -> tuple[Any, Any]:
     float32: neither overflows or underflows, whatever the scale of ``x`` (a
     float16 gradient of 1e4, a float32 matrix of 1e-39).  Normalising as
     ``(x / p) / r`` is then safe too.  For an all-zero matrix ``p = 0`` and
-    ``r = 1`` (and the gradient at zero is finite, not NaN).
+    ``r = 1``.  The full-size work is three passes (the max, one division,
+    the norm; a float32 copy in half precision).
     """
     dtype = at_least_float32(xp, real_dtype(xp, x.dtype))
-    mag = xp.abs(x)
-    if mag.dtype != dtype:
-        mag = xp.astype(mag, dtype)
-    peak = xp.max(mag, axis=(-2, -1), keepdims=True)
-    zero = peak == 0
-    # the double `where` keeps d‖x‖/dx finite at x = 0 under automatic differentiation
-    scaled = xp.where(zero, xp.ones_like(mag), mag / safe_divisor(xp, peak))
-    return peak, xp.linalg.vector_norm(scaled, axis=(-2, -1), keepdims=True)
+    # max |x_ij| in one pass (exact in any dtype); zeros become ones on the
+    # reduced array only, so the full-size work is one division and one norm
+    peak = xp.linalg.vector_norm(x, axis=(-2, -1), keepdims=True, ord=float("inf"))
+    divisor = safe_divisor(xp, peak)
+    scaled = x / divisor
+    if scaled.dtype != dtype and not is_complex(xp, scaled.dtype):
+        scaled = xp.astype(scaled, dtype)  # half precision: the norm's sum in float32
+    rel = xp.linalg.vector_norm(scaled, axis=(-2, -1), keepdims=True)
+    if peak.dtype != dtype:
+        peak = xp.astype(peak, dtype)
+    if rel.dtype != dtype:
+        rel = xp.astype(rel, dtype)
+    return peak, xp.where(peak == 0, xp.ones_like(rel), rel)
 
 
 def frobenius_norm(xp: ModuleType, x: Any) -> Any:

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from polarlinalg._coefficients import COEFFICIENTS
@@ -298,9 +299,14 @@ def _muon_rows(ns_coeffs: Any, ns_steps: Any) -> tuple[Any, int]:
             valid = ", ".join(repr(k) for k in ("standard", *COEFFICIENTS))
             raise ValueError(f"unknown ns_coeffs preset {ns_coeffs!r}; choose one of {valid}")
         return ns_coeffs, _static_int("ns_steps", ns_steps)
-    rows = tuple(
-        tuple(float(c) for c in r) for r in jnp.atleast_2d(jnp.asarray(ns_coeffs)).tolist()
-    )
+    try:  # on the host: the rows fix the computation, they are not traced values
+        table = np.atleast_2d(np.asarray(ns_coeffs, dtype=np.float64))
+    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
+        raise TypeError(
+            "ns_coeffs must be concrete numbers; under optax.inject_hyperparams pass "
+            "static_args=('ns_coeffs',)"
+        ) from None
+    rows = tuple(tuple(float(c) for c in r) for r in table.tolist())
     if any(len(r) != 3 for r in rows):
         raise ValueError(f"ns_coeffs must have shape (3,) or (n, 3); got {ns_coeffs!r}")
     steps = _static_int("ns_steps", ns_steps)

@@ -11,8 +11,9 @@ PolarGrad family (:mod:`polarlinalg._rules.polargrad`); the others (biases,
 norm weights, scalars) follow AdamW, with hyper-parameters of their own
 (``adamw_lr``, ``adamw_betas``, ``adamw_eps``, ``adamw_weight_decay``).  A
 param group's ``rule`` (``"auto"``, ``"polargrad"`` or ``"adamw"``) sends
-embeddings or heads to either rule.  Matrices of the same shape, dtype and
-device are orthogonalised together in one batched call.
+embeddings or heads to either rule.  On accelerators, matrices of the same
+shape, dtype and device are orthogonalised together in one batched call
+(``batch``).
 
 :class:`Muon` has ``torch.optim.Muon``'s signature, defaults and results, with
 any polar method and coefficient schedule.
@@ -41,7 +42,7 @@ from polarlinalg._rules import (
     check_lr,
     check_weight_decay,
     choose_rule,
-    polargrad_direction,
+    polargrad_direction_parts,
 )
 from polarlinalg._rules.hyperparams import RULES, check_choice
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
@@ -74,6 +75,8 @@ class _MatrixOptimizer(Optimizer):
         """Raise for invalid hyper-parameters or parameters of ``group``."""
         check_lr(group["lr"])
         check_weight_decay(group["weight_decay"])
+        if group.get("batch") not in (None, True, False):
+            raise ValueError(f"batch must be None, True or False; got {group['batch']!r}")
         self._matrix_rule(group)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -173,12 +176,15 @@ class _MatrixOptimizer(Optimizer):
         self, group: dict[str, Any], rule: PolarGradRule, params: list[torch.Tensor]
     ) -> None:
         buckets: dict[tuple[Any, ...], list[torch.Tensor]] = {}
+        batch = group.get("batch")
         for p in params:
             shape = tuple(as_matrices(p.grad, rule.flatten).shape)
-            buckets.setdefault((shape, p.grad.dtype, p.grad.device), []).append(p)
+            together = p.grad.device.type != "cpu" if batch is None else batch
+            key = (shape, p.grad.dtype, p.grad.device, None if together else id(p))
+            buckets.setdefault(key, []).append(p)
         lr, wd = group["lr"], group["weight_decay"]
-        for (shape, _, _), bucket in buckets.items():
-            grads = torch.stack([as_matrices(p.grad, rule.flatten) for p in bucket])
+        for (shape, *_), bucket in buckets.items():
+            grads = _stack([as_matrices(p.grad, rule.flatten) for p in bucket])
             bufs = None
             if rule.has_buffer:
                 for p in bucket:
@@ -186,20 +192,23 @@ class _MatrixOptimizer(Optimizer):
                         self.state[p]["momentum_buffer"] = torch.zeros_like(
                             p, dtype=_state_dtype(p), memory_format=torch.contiguous_format
                         )
-                bufs = torch.stack(
-                    [self.state[p]["momentum_buffer"].reshape(shape) for p in bucket]
-                )
-            direction, bufs = polargrad_direction(_xp(grads), rule, grads, bufs)
+                bufs = _stack([self.state[p]["momentum_buffer"].reshape(shape) for p in bucket])
+            direction, constant, bufs = polargrad_direction_parts(_xp(grads), rule, grads, bufs)
             if bufs is not None:
                 torch._foreach_copy_(
                     [self.state[p]["momentum_buffer"] for p in bucket],
-                    [b.reshape(p.shape) for b, p in zip(bufs.unbind(0), bucket, strict=True)],
+                    [
+                        b.reshape(p.shape)
+                        for b, p in zip(_unstack(bufs, len(bucket)), bucket, strict=True)
+                    ],
                 )
+            if not isinstance(constant, (int, float)):
+                direction, constant = direction * constant, 1.0
             updates = [
                 d.reshape(p.shape).to(p.dtype)
-                for d, p in zip(direction.unbind(0), bucket, strict=True)
+                for d, p in zip(_unstack(direction, len(bucket)), bucket, strict=True)
             ]
-            _apply(bucket, updates, lr, wd)
+            _apply(bucket, updates, lr, wd, constant)
 
     def _adamw_step(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
         lr = group["lr"] if group.get("adamw_lr") is None else group["adamw_lr"]
@@ -225,14 +234,30 @@ class _MatrixOptimizer(Optimizer):
         _apply(params, updates, lr, group.get("adamw_weight_decay", 0.0))
 
 
-def _apply(params: list[torch.Tensor], updates: list[torch.Tensor], lr: Any, wd: Any) -> None:
-    """``p ← (1 − lr·wd) p − lr·u`` for each pair, with foreach kernels."""
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Stack along a new first axis; a single tensor is returned as it is.
+
+    A single matrix stays 2-D: no copy, and 2-D products (``addmm``) are
+    faster than batched ones of batch size 1 on CPUs.
+    """
+    return tensors[0] if len(tensors) == 1 else torch.stack(tensors)
+
+
+def _unstack(stacked: torch.Tensor, count: int) -> list[torch.Tensor]:
+    """Invert :func:`_stack`."""
+    return [stacked] if count == 1 else list(stacked.unbind(0))
+
+
+def _apply(
+    params: list[torch.Tensor], updates: list[torch.Tensor], lr: Any, wd: Any, scale: float = 1.0
+) -> None:
+    """``p ← (1 − lr·wd) p − lr·scale·u`` for each pair, with foreach kernels."""
     if wd != 0:
         torch._foreach_mul_(params, 1 - lr * wd)
     if torch.is_tensor(lr):
-        torch._foreach_sub_(params, torch._foreach_mul(updates, lr))
+        torch._foreach_sub_(params, torch._foreach_mul(updates, lr * scale))
     else:
-        torch._foreach_add_(params, updates, alpha=-lr)
+        torch._foreach_add_(params, updates, alpha=-lr * scale)
 
 
 class PolarGrad(_MatrixOptimizer):
@@ -282,6 +307,11 @@ class PolarGrad(_MatrixOptimizer):
         costs one device synchronisation per step.
     method_options : dict, optional
         Extra options of the polar method.
+    batch : bool, optional
+        Orthogonalise matrices of the same shape, dtype and device in one
+        batched call.  Default: on accelerators (fewer kernel launches), not
+        on CPUs, where batched products of these sizes measured slower than
+        one 2-D product per matrix and stacking costs a copy.
 
     Raises
     ------
@@ -340,6 +370,7 @@ class PolarGrad(_MatrixOptimizer):
         adamw_weight_decay: float = 0.0,
         check_finite: bool = True,
         method_options: Mapping[str, Any] | None = None,
+        batch: bool | None = None,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -362,6 +393,7 @@ class PolarGrad(_MatrixOptimizer):
             "adamw_weight_decay": adamw_weight_decay,
             "check_finite": check_finite,
             "method_options": dict(method_options or {}),
+            "batch": batch,
         }
         super().__init__(params, defaults)
 
@@ -412,8 +444,9 @@ class Muon(_MatrixOptimizer):
     dtype, at least float32, for the others).  Differences: parameters with
     more than two dimensions are accepted (a batch of matrices over the
     leading dimensions), the momentum buffer of a bfloat16 parameter is kept
-    in float32, and ``momentum`` must lie in ``[0, 1)``.  Same-shape matrices
-    are orthogonalised in one batched call.
+    in float32, and ``momentum`` must lie in ``[0, 1)``.  ``batch`` as in
+    :class:`PolarGrad` (same-shape matrices in one batched call on
+    accelerators).
 
     Examples
     --------
@@ -452,6 +485,7 @@ class Muon(_MatrixOptimizer):
         method: str = "newton_schulz",
         coefficients: Any = None,
         compute_dtype: Any = None,
+        batch: bool | None = None,
     ) -> None:
         if isinstance(lr, torch.Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
@@ -467,6 +501,7 @@ class Muon(_MatrixOptimizer):
             "method": method,
             "coefficients": coefficients,
             "compute_dtype": compute_dtype,
+            "batch": batch,
         }
         super().__init__(params, defaults)
 

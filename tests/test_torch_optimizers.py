@@ -314,3 +314,20 @@ def test_cuda_parameters_match_cpu():
         np.testing.assert_allclose(
             a.detach().numpy(), b.detach().cpu().numpy(), rtol=1e-4, atol=1e-5
         )
+
+
+@pytest.mark.parametrize("method", ["qdwh", "polar_express"])
+def test_batched_and_per_matrix_paths_agree(method):
+    """batch=True stacks same-shape matrices into one call; the result is the same."""
+    shapes = [(12, 8), (12, 8), (8, 12), (12, 8)]
+    first, second = _pair(shapes, dtype=torch.float64)
+    grads = [torch.randn(s, dtype=torch.float64) for s in shapes]
+    for params, batch in ((first, True), (second, False)):
+        opt = PolarGrad(params, lr=0.01, momentum=0.9, method=method, batch=batch)
+        for _ in range(2):
+            _set_grads(params, grads)
+            opt.step()
+    for a, b in zip(first, second, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="batch must be None, True or False"):
+        PolarGrad(first, lr=0.1, batch="yes")

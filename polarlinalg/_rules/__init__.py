@@ -21,6 +21,7 @@ from polarlinalg._rules.polargrad import (
     apply_update,
     as_matrices,
     polargrad_direction,
+    polargrad_direction_parts,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "check_weight_decay",
     "choose_rule",
     "polargrad_direction",
+    "polargrad_direction_parts",
 ]

@@ -46,12 +46,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any
 
-from polarlinalg._compat import array_namespace
+from polarlinalg._compat import array_namespace, lerp
 from polarlinalg._methods import get_method
 from polarlinalg._polar import orthogonalize
 from polarlinalg._rules.hyperparams import LAYOUTS, SCALES, check_beta, check_choice
 
-__all__ = ["PolarGradRule", "apply_update", "as_matrices", "polargrad_direction"]
+__all__ = [
+    "PolarGradRule",
+    "apply_update",
+    "as_matrices",
+    "polargrad_direction",
+    "polargrad_direction_parts",
+]
 
 
 @dataclass(frozen=True)
@@ -145,11 +151,6 @@ def as_matrices(x: Any, flatten: bool) -> Any:
     return x
 
 
-def _lerp(buf: Any, x: Any, weight: Any) -> Any:
-    """``buf + weight·(x − buf)``, the form of ``torch.Tensor.lerp``."""
-    return buf + weight * (x - buf)
-
-
 def _inner(xp: ModuleType, a: Any, b: Any) -> Any:
     """``Re tr(aᴴ b)`` per matrix, shape ``(..., 1, 1)``."""
     prod = xp.conj(a) * b if xp.isdtype(a.dtype, "complex floating") else a * b
@@ -170,9 +171,10 @@ def _shape_scale(rule: PolarGradRule, shape: tuple[int, ...]) -> float:
 def _momentum(rule: PolarGradRule, buf: Any, x: Any, count: Any) -> tuple[Any, Any]:
     """Return ``(M̃, new buffer)`` for the new term ``x``."""
     beta = rule.momentum
-    new = _lerp(buf, x, 1 - beta)
+    xp = array_namespace(buf)
+    new = lerp(xp, buf, x, 1 - beta)
     if not rule.bias_correction:
-        return (_lerp(x, new, beta) if rule.nesterov else new), new
+        return (lerp(xp, x, new, beta) if rule.nesterov else new), new
     if count is None:
         raise ValueError("bias_correction needs the step count")
     if rule.nesterov:
@@ -226,23 +228,45 @@ def polargrad_direction(
     buf : array or None
         The new momentum buffer (None without momentum).
     """
+    direction, constant, buf = polargrad_direction_parts(xp, rule, grad, buf, count)
+    if isinstance(constant, numbers.Real) and float(constant) == 1.0:
+        return direction, buf
+    return direction * constant, buf
+
+
+def polargrad_direction_parts(
+    xp: ModuleType,
+    rule: PolarGradRule,
+    grad: Any,
+    buf: Any | None,
+    count: Any = None,
+) -> tuple[Any, Any, Any | None]:
+    """:func:`polargrad_direction` as ``(D / c, c, buffer)`` with ``c`` a per-step constant.
+
+    ``c`` collects the scale that does not depend on the data (the shape or
+    RMS factor times ``scale_factor``; the nuclear-norm factor, one per matrix,
+    is already applied), so a wrapper can fold it into its learning rate
+    instead of spending a pass over the direction on it.
+    """
     if buf is not None and grad.dtype != buf.dtype:
         grad = xp.astype(grad, buf.dtype)
     factor = _shape_scale(rule, tuple(grad.shape)) * rule.scale_factor
     if rule.polar_first:
         u = _orthogonalize(rule, grad)
-        scale = _inner(xp, grad, u) * factor if rule.scale == "nuclear" else factor
-        if buf is None:
-            return u * scale, None
-        look, buf = _momentum(rule, buf, u, count)
-        return look * scale, buf
+        if buf is not None:
+            look, buf = _momentum(rule, buf, u, count)
+        else:
+            look = u
+        if rule.scale == "nuclear":  # ⟨G, U⟩ of this step's gradient scales the average
+            look = look * _inner(xp, grad, u)
+        return look, factor, buf
     look = grad
     if buf is not None:
         look, buf = _momentum(rule, buf, grad, count)
     u = _orthogonalize(rule, look)
     if rule.scale == "nuclear":
-        return u * (_inner(xp, look, u) * factor), buf
-    return u * factor, buf
+        u = u * _inner(xp, look, u)
+    return u, factor, buf
 
 
 def apply_update(param: Any, direction: Any, lr: Any, weight_decay: Any) -> Any:
