@@ -54,11 +54,12 @@ def scaled_frobenius_norm(xp: ModuleType, x: Any) -> tuple[Any, Any]:
     dtype = at_least_float32(xp, real_dtype(xp, x.dtype))
     # max |x_ij| in one pass (exact in any dtype); zeros become ones on the
     # reduced array only, so the full-size work is one division and one norm
+    if x.dtype != dtype and not is_complex(xp, x.dtype):
+        # half precision: work in float32 (subnormal float16 entries, which some
+        # backends flush to zero, stay exact there; the norm's sum needs it anyway)
+        x = xp.astype(x, dtype)
     peak = xp.linalg.vector_norm(x, axis=(-2, -1), keepdims=True, ord=float("inf"))
-    divisor = safe_divisor(xp, peak)
-    scaled = x / divisor
-    if scaled.dtype != dtype and not is_complex(xp, scaled.dtype):
-        scaled = xp.astype(scaled, dtype)  # half precision: the norm's sum in float32
+    scaled = x / safe_divisor(xp, peak)
     rel = xp.linalg.vector_norm(scaled, axis=(-2, -1), keepdims=True)
     if peak.dtype != dtype:
         peak = xp.astype(peak, dtype)
