@@ -23,6 +23,7 @@ __all__ = [
     "is_low_precision",
     "plan_dtypes",
     "real_dtype",
+    "state_dtype",
 ]
 
 
@@ -136,3 +137,12 @@ def plan_dtypes(
             f"{compute_dtype!r}; use float32 or wider"
         )
     return DtypePlan(result, compute)
+
+
+def state_dtype(xp: ModuleType, dtype: Any) -> Any:
+    """Dtype of optimizer state for a parameter of ``dtype``.
+
+    Float32 for half-precision parameters (bfloat16, float16), whose moments
+    would lose the small updates; the parameter's own dtype otherwise.
+    """
+    return xp.float32 if is_low_precision(xp, dtype) else dtype

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -37,10 +37,9 @@ import numpy as np
 import optax
 
 from polarlinalg._coefficients import COEFFICIENTS
-from polarlinalg._methods import get_method
 from polarlinalg._rules import PolarGradRule, as_matrices, polargrad_direction
-from polarlinalg._rules.hyperparams import check_lr, check_weight_decay
-from polarlinalg._rules.muon import MUON_COEFFICIENTS
+from polarlinalg._rules.hyperparams import check_lr, check_pair, check_weight_decay
+from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_polar_settings
 
 __all__ = ["ScaleByPolarGradState", "muon", "polargrad", "scale_by_polargrad"]
 
@@ -255,8 +254,7 @@ def polargrad(
     check_lr(learning_rate, "learning_rate")
     check_weight_decay(weight_decay)
     check_weight_decay(adamw_weight_decay, "adamw_weight_decay")
-    if not (isinstance(adamw_betas, Sequence) and len(adamw_betas) == 2):
-        raise ValueError(f"adamw_betas must be a pair (beta1, beta2); got {adamw_betas!r}")
+    b1, b2 = check_pair("adamw_betas", adamw_betas)
     matrix = optax.chain(
         scale_by_polargrad(
             momentum=momentum,
@@ -279,8 +277,8 @@ def polargrad(
     )
     other = optax.adamw(
         learning_rate=learning_rate if adamw_lr is None else adamw_lr,
-        b1=adamw_betas[0],
-        b2=adamw_betas[1],
+        b1=b1,
+        b2=b2,
         eps=adamw_eps,
         weight_decay=adamw_weight_decay,
         mu_dtype=mu_dtype,
@@ -360,15 +358,8 @@ def muon(
     """
     check_lr(learning_rate, "learning_rate")
     rows, steps = _muon_rows(ns_coeffs, ns_steps)
-    spec = get_method(method)
-    options: dict[str, Any] = {}
-    if spec.takes_coefficients:
-        if coefficients is None and method == "newton_schulz":
-            coefficients = rows
-        if "eps" in spec.options and isinstance(eps, numbers.Real):
-            options["eps"] = float(eps)
-    else:
-        steps, coefficients = None, None
+    floor = float(eps) if isinstance(eps, numbers.Real) else None  # a traced eps: no floor
+    steps, coefficients, options = muon_polar_settings(method, coefficients, rows, steps, floor)
 
     def rule_of(g: Any) -> PolarGradRule:
         m, n = g.shape[-2], g.shape[-1]  # (fan_in, fan_out)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from polarlinalg._compat import array_namespace, device
-from polarlinalg._dtypes import is_low_precision
+from polarlinalg._dtypes import state_dtype
 from polarlinalg._rules import (
     AdamWRule,
     PolarGradRule,
@@ -33,6 +33,7 @@ from polarlinalg._rules import (
     choose_rule,
     polargrad_direction,
 )
+from polarlinalg._rules.hyperparams import check_pair
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
 
 __all__ = ["AdamWSlot", "MatrixSlot", "Muon", "OptimizerState", "PolarGrad"]
@@ -79,11 +80,6 @@ def _rebuild(like: Params, values: dict[Any, Any]) -> Any:
     if isinstance(like, Mapping):
         return type(like)(values) if type(like) is not dict else dict(values)
     return type(like)(values[i] for i in range(len(like)))
-
-
-def _state_dtype(xp: Any, dtype: Any) -> Any:
-    """Float32 state for half-precision parameters, the parameter's dtype otherwise."""
-    return xp.float32 if is_low_precision(xp, dtype) else dtype
 
 
 class PolarGrad:
@@ -214,8 +210,6 @@ class PolarGrad:
         if adamw_lr is not None:
             check_lr(adamw_lr, "adamw_lr")
         check_weight_decay(adamw_weight_decay, "adamw_weight_decay")
-        if not (isinstance(adamw_betas, Sequence) and len(adamw_betas) == 2):
-            raise ValueError(f"adamw_betas must be a pair (beta1, beta2); got {adamw_betas!r}")
         if isinstance(rules, str):
             choose_rule(rules, 2)  # validates the name
         self.lr = lr
@@ -223,7 +217,8 @@ class PolarGrad:
         self.rule = rule
         self.rules = rules
         self.adamw_lr = lr if adamw_lr is None else adamw_lr
-        self.adamw = AdamWRule(b1=adamw_betas[0], b2=adamw_betas[1], eps=adamw_eps)
+        b1, b2 = check_pair("adamw_betas", adamw_betas)
+        self.adamw = AdamWRule(b1=b1, b2=b2, eps=adamw_eps)
         self.adamw_weight_decay = adamw_weight_decay
 
     # -- which rule ------------------------------------------------------------------------
@@ -251,7 +246,7 @@ class PolarGrad:
             xp = array_namespace(x)
             if not xp.isdtype(x.dtype, ("real floating", "complex floating")):
                 raise TypeError(f"parameter {key!r} must be floating; got dtype {x.dtype}")
-            dtype = _state_dtype(xp, x.dtype)
+            dtype = state_dtype(xp, x.dtype)
             if self._rule_of(key, x) == "polargrad":
                 view = as_matrices(x, self.rule.flatten)
                 buf = xp.zeros(view.shape, dtype=dtype, device=device(x))

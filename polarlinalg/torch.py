@@ -33,6 +33,7 @@ import torch
 from torch.optim import Optimizer
 
 from polarlinalg._compat import array_namespace
+from polarlinalg._dtypes import state_dtype
 from polarlinalg._methods import get_method
 from polarlinalg._rules import (
     AdamWRule,
@@ -44,14 +45,12 @@ from polarlinalg._rules import (
     choose_rule,
     polargrad_direction_parts,
 )
-from polarlinalg._rules.hyperparams import RULES, check_choice
+from polarlinalg._rules.hyperparams import RULES, check_choice, check_pair
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
 
 __all__ = ["Muon", "PolarGrad"]
 
 ParamsT = Iterable[torch.Tensor] | Iterable[dict[str, Any]]
-
-_LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 def _xp(x: torch.Tensor) -> Any:
@@ -60,7 +59,7 @@ def _xp(x: torch.Tensor) -> Any:
 
 
 def _state_dtype(p: torch.Tensor) -> torch.dtype:
-    return torch.float32 if p.dtype in _LOW_PRECISION else p.dtype
+    return state_dtype(_xp(p), p.dtype)
 
 
 class _MatrixOptimizer(Optimizer):
@@ -212,8 +211,7 @@ class _MatrixOptimizer(Optimizer):
 
     def _adamw_step(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
         lr = group["lr"] if group.get("adamw_lr") is None else group["adamw_lr"]
-        b1, b2 = group.get("adamw_betas", (0.9, 0.999))
-        rule = AdamWRule(b1=b1, b2=b2, eps=group.get("adamw_eps", 1e-8))
+        rule = _adamw_rule(group)
         updates = []
         for p in params:
             state = self.state[p]
@@ -232,6 +230,12 @@ class _MatrixOptimizer(Optimizer):
             state["exp_avg_sq"].copy_(nu)
             updates.append(d.to(p.dtype))
         _apply(params, updates, lr, group.get("adamw_weight_decay", 0.0))
+
+
+def _adamw_rule(group: Mapping[str, Any]) -> AdamWRule:
+    """Return the AdamW hyper-parameters of ``group``, validated."""
+    b1, b2 = check_pair("adamw_betas", group.get("adamw_betas", (0.9, 0.999)))
+    return AdamWRule(b1=b1, b2=b2, eps=group.get("adamw_eps", 1e-8))
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
@@ -420,10 +424,7 @@ class PolarGrad(_MatrixOptimizer):
         if group["adamw_lr"] is not None:
             check_lr(group["adamw_lr"], "adamw_lr")
         check_weight_decay(group["adamw_weight_decay"], "adamw_weight_decay")
-        betas = group["adamw_betas"]
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-            raise ValueError(f"adamw_betas must be a pair (beta1, beta2); got {betas!r}")
-        AdamWRule(b1=betas[0], b2=betas[1], eps=group["adamw_eps"])
+        _adamw_rule(group)
         for p in group["params"]:
             self._choose(group, p)
 

@@ -10,6 +10,7 @@ are plain Python numbers.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "check_choice",
     "check_lr",
     "check_nonnegative",
+    "check_pair",
     "check_weight_decay",
     "choose_rule",
 ]
@@ -66,6 +68,13 @@ def check_beta(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be a number in [0, 1); got {value!r}")
     if _is_number(value) and not 0.0 <= float(value) < 1.0:
         raise ValueError(f"{name} must be in [0, 1); got {value!r}")
+
+
+def check_pair(name: str, value: Any) -> tuple[Any, Any]:
+    """Return ``value`` as a 2-tuple, or raise ValueError unless it is a pair."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (beta1, beta2); got {value!r}")
+    return value[0], value[1]
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

@@ -18,7 +18,7 @@ from polarlinalg._methods import get_method
 from polarlinalg._methods._base import check_positive_int
 from polarlinalg._rules.polargrad import PolarGradRule
 
-__all__ = ["ADJUST_LR_FNS", "MUON_COEFFICIENTS", "muon_rule"]
+__all__ = ["ADJUST_LR_FNS", "MUON_COEFFICIENTS", "muon_polar_settings", "muon_rule"]
 
 MUON_COEFFICIENTS = (3.4445, -4.775, 2.0315)
 """``torch.optim.Muon``'s default ``ns_coefficients`` (Jordan's quintic)."""
@@ -35,6 +35,26 @@ def _check_row(ns_coefficients: Any) -> tuple[float, float, float]:
             f"ns_coefficients must be a tuple of three numbers (a, b, c); got {ns_coefficients!r}"
         )
     return (float(ns_coefficients[0]), float(ns_coefficients[1]), float(ns_coefficients[2]))
+
+
+def muon_polar_settings(
+    method: str, coefficients: Any, rows: Any, steps: int | None, eps: float | None
+) -> tuple[int | None, Any, dict[str, Any]]:
+    """Return ``(steps, coefficients, method options)`` of Muon's polar step.
+
+    Muon's Newton–Schulz rows ``rows`` drive ``method="newton_schulz"`` unless
+    ``coefficients`` replaces them; other polynomial methods keep their own
+    default schedule.  ``eps`` (None: none) becomes the floor of the
+    normalising norm for methods that accept one.  The rational methods and
+    ``"svd"`` take neither steps nor coefficients.
+    """
+    spec = get_method(method)
+    if not spec.takes_coefficients:
+        return None, None, {}
+    if coefficients is None and method == "newton_schulz":
+        coefficients = rows
+    options = {"eps": eps} if eps is not None and "eps" in spec.options else {}
+    return steps, coefficients, options
 
 
 def muon_rule(
@@ -65,16 +85,9 @@ def muon_rule(
             "or 'match_rms_adamw'"
         )
     row = _check_row(ns_coefficients)
-    steps = check_positive_int("ns_steps", ns_steps)
-    spec = get_method(method)
-    options: dict[str, Any] = {}
-    if spec.takes_coefficients:
-        if coefficients is None and method == "newton_schulz":
-            coefficients = (row,)
-        if "eps" in spec.options:
-            options["eps"] = eps
-    else:
-        steps, coefficients = None, None
+    steps, coefficients, options = muon_polar_settings(
+        method, coefficients, (row,), check_positive_int("ns_steps", ns_steps), eps
+    )
     return PolarGradRule(
         momentum=momentum,
         nesterov=nesterov,
