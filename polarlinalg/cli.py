@@ -1,4 +1,9 @@
-"""Command-line interface: ``polarlinalg validate`` (and ``python -m polarlinalg``)."""
+"""Command-line interface (``polarlinalg`` and ``python -m polarlinalg``).
+
+``validate`` lives here; ``bench`` and ``experiment`` are their own command lines
+(:mod:`polarlinalg.bench.cli`, :mod:`polarlinalg.experiments.cli`), imported only
+when they run, so ``polarlinalg validate`` never pays for matplotlib or a framework.
+"""
 
 from __future__ import annotations
 
@@ -88,11 +93,33 @@ def _parser() -> argparse.ArgumentParser:
     )
     val.add_argument("--json", metavar="PATH", default=None, help="also write the rows as JSON")
     val.set_defaults(func=_validate)
+    for name, (summary, _) in _DELEGATED.items():
+        # Parsed by the command's own parser (see ``main``); listed here for --help.
+        commands.add_parser(name, help=summary, add_help=False)
     return parser
+
+
+# Commands with a command line of their own: name -> (summary, module with ``main(argv)``).
+_DELEGATED = {
+    "bench": (
+        "time every method and backend against the anchors and the hardware floor",
+        "polarlinalg.bench.cli",
+    ),
+    "experiment": (
+        "run the PolarGrad paper's experiments (quadratic, logistic, completion, lm)",
+        "polarlinalg.experiments.cli",
+    ),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _DELEGATED:
+        import importlib
+
+        module = importlib.import_module(_DELEGATED[argv[0]][1])
+        return int(module.main(argv[1:]))
     args = _parser().parse_args(argv)
     return int(args.func(args))
 
