@@ -62,6 +62,19 @@ def _state_dtype(p: torch.Tensor) -> torch.dtype:
     return state_dtype(_xp(p), p.dtype)
 
 
+def _distributed() -> Any:
+    """Return the distributed step module when a process group is initialised, else None.
+
+    The single-process path pays two function calls per step for this; the
+    module (and ``torch.distributed.tensor``) is imported only when needed.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return None
+    from polarlinalg._distributed import torch_step
+
+    return torch_step
+
+
 class _MatrixOptimizer(Optimizer):
     """Shared machinery: param-group validation, bucketing, the two rules, state dtypes."""
 
@@ -76,6 +89,8 @@ class _MatrixOptimizer(Optimizer):
         check_weight_decay(group["weight_decay"])
         if group.get("batch") not in (None, True, False):
             raise ValueError(f"batch must be None, True or False; got {group['batch']!r}")
+        if group.get("distributed", True) not in (True, False):
+            raise ValueError(f"distributed must be True or False; got {group['distributed']!r}")
         self._matrix_rule(group)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
@@ -129,7 +144,7 @@ class _MatrixOptimizer(Optimizer):
     def _gather(self) -> list[tuple[dict[str, Any], PolarGradRule, list, list]]:
         """Check every gradient first, so a bad one raises before any state changes."""
         work = []
-        finite_checks: list[tuple[torch.Tensor, torch.Tensor]] = []
+        checked: list[torch.Tensor] = []
         for group in self.param_groups:
             rule = self._cached_rule(group)
             matrices, vectors = [], []
@@ -145,16 +160,23 @@ class _MatrixOptimizer(Optimizer):
                 if self._choose(group, p) == "polargrad":
                     matrices.append(p)
                     if rule.check_finite:
-                        finite_checks.append((p, torch.isfinite(p.grad).all()))
+                        checked.append(p)
                 else:
                     vectors.append(p)
             work.append((group, rule, matrices, vectors))
-        if finite_checks and not bool(torch.stack([ok for _, ok in finite_checks]).all()):
-            bad = next(p for p, ok in finite_checks if not bool(ok))
-            raise ValueError(
-                f"the gradient of a parameter of shape {tuple(bad.shape)} contains NaN or "
-                "infinity; no parameter was updated (pass check_finite=False to skip this check)"
-            )
+        if checked:
+            distributed = _distributed()
+            if distributed is None:
+                flags = torch.stack([torch.isfinite(p.grad).all() for p in checked])
+            else:  # every rank must agree, also on the shards it does not hold
+                flags = distributed.finite_flags([p.grad for p in checked])
+            if not bool(flags.all()):
+                bad = checked[int(torch.argmin(flags.to(torch.int8)))]
+                raise ValueError(
+                    f"the gradient of a parameter of shape {tuple(bad.shape)} contains NaN or "
+                    "infinity; no parameter was updated (pass check_finite=False to skip this "
+                    "check)"
+                )
         return work
 
     @torch.no_grad()
@@ -164,11 +186,15 @@ class _MatrixOptimizer(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for group, rule, matrices, vectors in self._gather():
+        work = self._gather()
+        distributed = _distributed()
+        for group, rule, matrices, vectors in work:
+            if matrices and distributed is not None:
+                matrices = distributed.matrix_step(self, group, rule, matrices, _apply)
             if matrices:
                 self._matrix_step(group, rule, matrices)
             if vectors:
-                self._adamw_step(group, vectors)
+                self._adamw_step(group, vectors, None if distributed is None else distributed.local)
         return loss
 
     def _matrix_step(
@@ -209,10 +235,17 @@ class _MatrixOptimizer(Optimizer):
             ]
             _apply(bucket, updates, lr, wd, constant)
 
-    def _adamw_step(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
+    def _adamw_step(
+        self,
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        local: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        """AdamW on ``params``; ``local`` maps a DTensor to this rank's shard (elementwise)."""
         lr = group["lr"] if group.get("adamw_lr") is None else group["adamw_lr"]
         rule = _adamw_rule(group)
         updates = []
+        targets = params
         for p in params:
             state = self.state[p]
             if "step" not in state:
@@ -223,13 +256,16 @@ class _MatrixOptimizer(Optimizer):
                 state["exp_avg_sq"] = torch.zeros_like(p, dtype=real)
             state["step"] += 1
             count = state["step"].to(state["exp_avg_sq"].dtype)  # float64 for float64 params
-            d, mu, nu = adamw_direction(
-                _xp(p), rule, p.grad, state["exp_avg"], state["exp_avg_sq"], count
-            )
-            state["exp_avg"].copy_(mu)
-            state["exp_avg_sq"].copy_(nu)
+            grad, exp_avg, exp_avg_sq = p.grad, state["exp_avg"], state["exp_avg_sq"]
+            if local is not None:
+                grad, exp_avg, exp_avg_sq = local(grad), local(exp_avg), local(exp_avg_sq)
+            d, mu, nu = adamw_direction(_xp(grad), rule, grad, exp_avg, exp_avg_sq, count)
+            exp_avg.copy_(mu)
+            exp_avg_sq.copy_(nu)
             updates.append(d.to(p.dtype))
-        _apply(params, updates, lr, group.get("adamw_weight_decay", 0.0))
+        if local is not None:
+            targets = [local(p) for p in params]
+        _apply(targets, updates, lr, group.get("adamw_weight_decay", 0.0))
 
 
 def _adamw_rule(group: Mapping[str, Any]) -> AdamWRule:
