@@ -1,0 +1,329 @@
+"""``polarlinalg experiment``: the paper's experiments from the command line.
+
+``polarlinalg experiment quadratic|logistic|completion [options]`` runs the arms
+of :mod:`polarlinalg.experiments.arms` on a problem of :mod:`polarlinalg.problems`,
+shows a progress bar, prints a summary table and writes ``<problem>.csv``,
+``<problem>.json``, ``<problem>.png`` and ``summary.md`` to ``--out``.
+``polarlinalg experiment lm …`` is the language-model benchmark
+(:mod:`polarlinalg.experiments.lm.cli`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PROBLEMS", "ProblemConfig", "main"]
+
+
+@dataclass(frozen=True)
+class ProblemConfig:
+    """Defaults of one problem: full size (the paper's) and ``--quick``.
+
+    ``quick_lr`` overrides arm learning rates at the quick size: PolarGrad's
+    rate scales with ``1/‖∇f‖_*``, which shrinks with the problem, so the
+    paper's rates do not carry over (chosen by a sweep; docs/experiments.md).
+    """
+
+    steps: int
+    quick_steps: int
+    quick_sizes: dict[str, Any]
+    threshold: float
+    quick_lr: dict[str, float] = field(default_factory=dict)
+
+
+PROBLEMS: dict[str, ProblemConfig] = {
+    "quadratic": ProblemConfig(
+        steps=4000,
+        quick_steps=400,
+        quick_sizes={"m": 100, "n": 20, "p": 200, "q": 50},
+        threshold=1e-6,
+        quick_lr={},
+    ),
+    "logistic": ProblemConfig(
+        steps=1500,
+        quick_steps=200,
+        quick_sizes={"m": 200, "n": 20, "samples": 2000, "q": 80, "batch_size": 200},
+        threshold=0.1,
+        quick_lr={},
+    ),
+    "completion": ProblemConfig(
+        steps=1000,
+        quick_steps=300,
+        quick_sizes={"m": 100, "n": 50, "rank": 3},
+        threshold=1e-6,
+        quick_lr={},
+    ),
+}
+
+
+def _csv(text: str) -> list[str]:
+    return [part for part in text.replace(" ", "").split(",") if part]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(s) for s in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"seeds must be integers, e.g. 42,142; got {text!r}"
+        ) from None
+
+
+def _assignment(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE; got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polarlinalg experiment",
+        description=(
+            "Run the PolarGrad paper's matrix experiments (Lau, Long, Su, 2025) on any "
+            "backend: every optimizer arm, the loss gap, κ₂ and nuclear norm of the "
+            "gradient at every step, a summary table, CSV/JSON results and PNG plots. "
+            "'polarlinalg experiment lm --help' for the language-model benchmark."
+        ),
+    )
+    parser.add_argument("problem", choices=[*PROBLEMS, "lm"], help="which experiment")
+    parser.add_argument(
+        "--backend",
+        default="numpy",
+        choices=["numpy", "array_api_strict", "torch", "jax", "cupy"],
+        help="array framework (default numpy)",
+    )
+    parser.add_argument(
+        "--device", default="cpu", help="cpu (default), or cuda/gpu for torch, jax and cupy"
+    )
+    parser.add_argument(
+        "--dtype", default="float32", choices=["float32", "float64"], help="default float32"
+    )
+    parser.add_argument("--steps", type=int, default=None, help="steps per run (default: paper's)")
+    parser.add_argument("--seeds", type=_seeds, default=[42], help="comma-separated (default 42)")
+    parser.add_argument("--arms", type=_csv, default=None, help="comma-separated (default: all)")
+    parser.add_argument(
+        "--lr",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="ARM=LR",
+        help="override an arm's learning rate (repeatable)",
+    )
+    parser.add_argument(
+        "--size",
+        type=_assignment,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a problem size, e.g. m=200 (repeatable)",
+    )
+    parser.add_argument("--out", default=None, help="output folder (default experiment-PROBLEM)")
+    parser.add_argument(
+        "--quick", action="store_true", help="reduced size and steps (a smoke run, < 1 min)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="relative level for the 'steps to' column (default per problem)",
+    )
+    parser.add_argument("--log-every", type=int, default=1, help="log every N steps (default 1)")
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--list-arms", action="store_true", help="list the arms and exit")
+    return parser
+
+
+def _backend(name: str, device: str, dtype: str) -> Any:
+    from polarlinalg.backends import available_backends, enable_jax_x64
+
+    gpu = device.lower() not in ("cpu", "")
+    if name == "cupy" and not gpu:
+        raise ValueError("cupy runs on a GPU only: pass --device cuda")
+    if gpu and name in ("numpy", "array_api_strict"):
+        raise ValueError(f"--backend {name} runs on the CPU only")
+    full = {"torch": "torch-cuda", "jax": "jax-gpu"}.get(name, name) if gpu else name
+    if name == "jax" and dtype == "float64":
+        try:
+            enable_jax_x64()
+        except ImportError:
+            pass
+    found = available_backends([full])
+    if not found:
+        raise ValueError(f"backend {full!r} is not installed or has no device here")
+    return found[0]
+
+
+def _problem(name: str, sizes: dict[str, Any], seed: int, backend: Any, dtype: str) -> Any:
+    from polarlinalg import problems
+
+    cls = {
+        "quadratic": problems.QuadraticRegression,
+        "logistic": problems.LogisticRegression,
+        "completion": problems.MatrixCompletion,
+    }[name]
+    try:
+        return cls(**sizes, seed=seed, xp=backend.xp, dtype=dtype, device=backend.device)
+    except TypeError as exc:
+        raise ValueError(f"bad --size for {name}: {exc}") from None
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        print("(no progress bar: pip install 'polarlinalg[experiments]')", file=sys.stderr)
+        return None
+    return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+
+def _meta(args: argparse.Namespace, backend: Any, sizes: dict[str, Any], steps: int) -> dict:
+    from polarlinalg import __version__
+
+    return {
+        "problem": args.problem,
+        "backend": backend.name,
+        "device": backend.device_name,
+        "dtype": args.dtype,
+        "steps": steps,
+        "seeds": args.seeds,
+        "sizes": sizes,
+        "quick": args.quick,
+        "polarlinalg": __version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    from polarlinalg.experiments import report
+    from polarlinalg.experiments.arms import default_arms
+    from polarlinalg.experiments.runner import run_arm
+
+    config = PROBLEMS[args.problem]
+    arms = default_arms(args.problem, args.arms)
+    if args.list_arms:
+        for arm in arms:
+            decay = f", StepLR{arm.decay}" if arm.decay else ""
+            print(f"{arm.name:28s} {arm.label}  (lr {arm.lr:g}{decay})")
+        return 0
+    if args.steps is not None and args.steps < 1:
+        raise ValueError(f"--steps must be positive; got {args.steps}")
+    if args.log_every < 1:
+        raise ValueError(f"--log-every must be positive; got {args.log_every}")
+    if not args.seeds:
+        raise ValueError("--seeds needs at least one seed")
+    if not args.no_plot and importlib.util.find_spec("matplotlib") is None:
+        raise ValueError(
+            "plots need matplotlib: pip install 'polarlinalg[experiments]' (or --no-plot)"
+        )
+    overrides = dict(args.lr)
+    unknown = sorted(set(overrides) - {a.name for a in arms})
+    if unknown:
+        raise ValueError(f"--lr for arm(s) not being run: {', '.join(unknown)}")
+    lrs = {**(config.quick_lr if args.quick else {}), **{k: float(v) for k, v in overrides.items()}}
+    arms = [arm.with_lr(lrs[arm.name]) if arm.name in lrs else arm for arm in arms]
+    sizes = {**(config.quick_sizes if args.quick else {})}
+    sizes.update({k: _number(v) for k, v in args.size})
+    steps = args.steps or (config.quick_steps if args.quick else config.steps)
+    threshold = config.threshold if args.threshold is None else args.threshold
+    backend = _backend(args.backend, args.device, args.dtype)
+    out = Path(args.out or f"experiment-{args.problem}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    bar = _progress(len(arms) * len(args.seeds) * steps, not args.no_progress)
+    traces = []
+    try:
+        for seed in args.seeds:
+            problem = _problem(args.problem, sizes, seed, backend, args.dtype)
+            for arm in arms:
+                if bar is not None:
+                    bar.set_description(f"{arm.name} (seed {seed})")
+                trace = run_arm(
+                    problem,
+                    arm,
+                    steps=steps,
+                    seed=seed,
+                    log_every=args.log_every,
+                    synchronize=backend.synchronize,
+                    on_step=None if bar is None else bar.update,
+                )
+                if bar is not None and trace.diverged:
+                    bar.update(steps - trace.steps)
+                traces.append(trace)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    rows = report.summarize(traces, threshold)
+    title = (
+        f"{args.problem} on {backend.name} ({backend.device_name}, {args.dtype}), "
+        f"{steps} steps, seeds {','.join(map(str, args.seeds))}"
+    )
+    table = report.format_table(rows, threshold)
+    print(title)
+    print(table)
+    meta = _meta(args, backend, sizes, steps)
+    meta["threshold"] = threshold
+    meta["arms"] = {
+        a.name: {
+            "label": a.label,
+            "lr": a.lr,
+            "decay": a.decay,
+            "kind": a.kind,
+            "options": dict(a.options),
+        }
+        for a in arms
+    }
+    written = [
+        report.write_csv(traces, out / f"{args.problem}.csv"),
+        report.write_json(traces, rows, meta, out / f"{args.problem}.json"),
+    ]
+    (out / "summary.md").write_text(
+        f"{title}\n\n{report.format_table(rows, threshold, markdown=True)}\n", encoding="utf-8"
+    )
+    written.append(out / "summary.md")
+    if not args.no_plot:
+        written.append(report.plot(traces, out / f"{args.problem}.png", title))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``polarlinalg experiment``; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "lm":
+        from polarlinalg.experiments.lm.cli import main as lm_main
+
+        return int(lm_main(argv[1:]))
+    args = _parser().parse_args(argv)
+    if args.problem == "lm":  # options before the problem name
+        print(
+            "polarlinalg experiment: error: put 'lm' first: polarlinalg experiment lm ...",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        return _run(args)
+    except ValueError as exc:
+        print(f"polarlinalg experiment: error: {exc}", file=sys.stderr)
+        return 2
