@@ -1,0 +1,273 @@
+"""Results on disk: CSV/JSON, the summary table and the PNG plots.
+
+:func:`write_results` writes, into one directory,
+
+- ``log.csv``: one row per (arm, seed, step) with the training loss and, where
+  measured, the validation loss and the gradient statistics;
+- ``runs.json``: per run its learning rates, final validation loss,
+  tokens/s, optimizer share and time, plus the preset, the corpus and the
+  environment (versions, device, date);
+- ``summary.csv`` and ``summary.md``: per arm the mean (and standard deviation
+  over seeds) of the final validation loss, tokens/s and optimizer share;
+- ``loss_vs_steps.png``, ``loss_vs_time.png``, ``grad_condition.png``.
+
+Only the plots need matplotlib (``pip install polarlinalg[experiments]``).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import json
+import math
+import platform
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from polarlinalg.experiments.lm.arms import ARMS
+
+__all__ = ["LOG_COLUMNS", "summarize", "write_results"]
+
+LOG_COLUMNS = (
+    "arm",
+    "seed",
+    "step",
+    "time",
+    "lr_factor",
+    "train_loss",
+    "val_loss",
+    "kappa_embed",
+    "kappa_head",
+    "nuc_embed",
+    "nuc_head",
+)
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)]
+    if len(finite) != len(values) or not finite:
+        return math.nan, math.nan
+    return statistics.fmean(finite), (statistics.stdev(finite) if len(finite) > 1 else math.nan)
+
+
+def summarize(results: Sequence[Any]) -> list[dict[str, Any]]:
+    """Return one row per arm (in run order): seeds, final validation loss, speed."""
+    by_arm: dict[str, list[Any]] = {}
+    for r in results:
+        by_arm.setdefault(r.arm, []).append(r)
+    rows = []
+    for arm, runs in by_arm.items():
+        mean, std = _mean_std([r.final_val_loss for r in runs])
+        rows.append(
+            {
+                "arm": arm,
+                "description": ARMS[arm].description if arm in ARMS else "",
+                "seeds": len(runs),
+                "val_loss_mean": mean,
+                "val_loss_std": std,
+                "val_loss_per_seed": [r.final_val_loss for r in runs],
+                "diverged": sum(r.diverged for r in runs),
+                "tokens_per_s": statistics.fmean(r.tokens_per_s for r in runs),
+                "opt_share": statistics.fmean(r.opt_share for r in runs),
+                "lrs": runs[0].lrs,
+            }
+        )
+    return rows
+
+
+def _format_lrs(lrs: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:g}" for k, v in lrs.items())
+
+
+def _markdown(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "| arm | learning rates | seeds | final val loss (nats/byte) | tokens/s "
+        "| optimizer share |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        loss = f"{row['val_loss_mean']:.4f}"
+        if math.isfinite(row["val_loss_std"]):
+            loss += f" ± {row['val_loss_std']:.4f}"
+        if row["diverged"]:
+            loss += f" ({row['diverged']} diverged)"
+        lines.append(
+            f"| `{row['arm']}` | {_format_lrs(row['lrs'])} | {row['seeds']} | {loss} | "
+            f"{row['tokens_per_s']:,.0f} | {100 * row['opt_share']:.1f}% |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _environment(device: str) -> dict[str, Any]:
+    import torch
+
+    env = {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "device": device,
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        env["gpu"] = torch.cuda.get_device_name()
+    return env
+
+
+def write_results(
+    out: str | Path,
+    results: Sequence[Any],
+    *,
+    preset: Any,
+    corpus_meta: dict[str, Any],
+    device: str,
+    plots: bool = True,
+) -> list[Path]:
+    """Write the files listed in the module docstring to ``out``; return their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    log_path = out / "log.csv"
+    with log_path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=LOG_COLUMNS, restval="")
+        writer.writeheader()
+        for r in results:
+            for row in r.log:
+                writer.writerow({"arm": r.arm, "seed": r.seed, **row})
+    written.append(log_path)
+    rows = summarize(results)
+    runs = {
+        "preset": dataclasses.asdict(preset),
+        "corpus": {k: v for k, v in corpus_meta.items() if k != "val_file_list"},
+        "environment": _environment(device),
+        "runs": [
+            {
+                "arm": r.arm,
+                "seed": r.seed,
+                "lrs": r.lrs,
+                "final_val_loss": r.final_val_loss,
+                "diverged": r.diverged,
+                "steps_done": len(r.log),
+                "train_time_s": r.train_time,
+                "opt_time_s": r.opt_time,
+                "tokens_per_s": r.tokens_per_s,
+                "opt_share": r.opt_share,
+            }
+            for r in results
+        ],
+        "summary": rows,
+    }
+    runs_path = out / "runs.json"
+    runs_path.write_text(json.dumps(runs, indent=1) + "\n", encoding="utf-8")
+    written.append(runs_path)
+    summary_csv = out / "summary.csv"
+    with summary_csv.open("w", newline="", encoding="utf-8") as fh:
+        fields = [k for k in rows[0] if k != "val_loss_per_seed"] if rows else ["arm"]
+        writer = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "lrs": _format_lrs(row["lrs"])})
+    written.append(summary_csv)
+    summary_md = out / "summary.md"
+    summary_md.write_text(_markdown(rows), encoding="utf-8")
+    written.append(summary_md)
+    if plots:
+        written.extend(_plot(out, results))
+    return written
+
+
+def _smooth(values: list[float], width: int) -> list[float]:
+    """Trailing moving average over ``width`` values."""
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= width:
+            total -= values[i - width]
+        out.append(total / min(i + 1, width))
+    return out
+
+
+def _series(runs: Sequence[Any], key: str, x: str) -> tuple[list[float], list[float]]:
+    """Mean over seeds of ``key`` against ``x``, on the steps every run measured."""
+    per_run = [{row["step"]: row for row in r.log if key in row} for r in runs]
+    steps = sorted(set.intersection(*(set(p) for p in per_run))) if per_run else []
+    xs = [statistics.fmean(p[s][x] for p in per_run) for s in steps]
+    ys = [statistics.fmean(p[s][key] for p in per_run) for s in steps]
+    return xs, ys
+
+
+def _plot(out: Path, results: Sequence[Any]) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError(
+            "the plots need matplotlib: pip install polarlinalg[experiments] (or pass --no-plots)"
+        ) from exc
+    by_arm: dict[str, list[Any]] = {}
+    for r in results:
+        by_arm.setdefault(r.arm, []).append(r)
+    colors = {arm: plt.get_cmap("tab10")(i % 10) for i, arm in enumerate(by_arm)}
+    paths = []
+    for x, name, label in (("step", "loss_vs_steps", "step"), ("time", "loss_vs_time", "s")):
+        fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+        for arm, runs in by_arm.items():
+            xs, ys = _series(runs, "train_loss", x)
+            ax_train.plot(xs, _smooth(ys, 10), color=colors[arm], label=arm, lw=1.2)
+            xs, ys = _series(runs, "val_loss", x)
+            ax_val.plot(xs, ys, "o-", color=colors[arm], label=arm, ms=3)
+        ax_train.set_title("training loss (10-step moving average)")
+        ax_val.set_title("validation loss")
+        for ax in (ax_train, ax_val):
+            ax.set_xlabel("training time (s)" if label == "s" else "step")
+            ax.set_ylabel("cross-entropy (nats/byte)")
+            ax.grid(alpha=0.3)
+        _clip_loss_axis(ax_train, by_arm, "train_loss")
+        _clip_loss_axis(ax_val, by_arm, "val_loss")
+        ax_val.legend(fontsize=8)
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7), constrained_layout=True)
+    panels = (
+        ("kappa_embed", "κ₂ of the embedding gradient (rows of bytes in the batch)"),
+        ("kappa_head", "κ₂ of the head gradient"),
+        ("nuc_embed", "nuclear norm of the embedding gradient"),
+        ("nuc_head", "nuclear norm of the head gradient"),
+    )
+    for ax, (key, title) in zip(axes.flat, panels, strict=True):
+        for arm, runs in by_arm.items():
+            xs, ys = _series(runs, key, "step")
+            ax.plot(xs, ys, ".-", color=colors[arm], label=arm, ms=3, lw=1)
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes.flat[1].legend(fontsize=8)
+    path = out / "grad_condition.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(path)
+    return paths
+
+
+def _clip_loss_axis(ax: Any, by_arm: dict[str, list[Any]], key: str) -> None:
+    """Show the interesting range: from the best loss to a little above the worst final one."""
+    values = [row[key] for runs in by_arm.values() for r in runs for row in r.log if key in row]
+    finals = [
+        [row[key] for row in r.log if key in row][-1]
+        for runs in by_arm.values()
+        for r in runs
+        if any(key in row for row in r.log)
+    ]
+    finite = [v for v in values if math.isfinite(v)]
+    finite_finals = [v for v in finals if math.isfinite(v)]
+    if finite and finite_finals:
+        low, high = min(finite), max(finite_finals)
+        ax.set_ylim(low - 0.05 * (high - low + 0.1), high + 0.6 * (high - low + 0.1) + 0.3)
