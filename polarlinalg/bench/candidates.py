@@ -1,0 +1,387 @@
+"""What is timed: polarlinalg's methods and the anchors, per backend.
+
+A :class:`Candidate` is a callable on one input array plus the list of
+operations of its floor (:mod:`polarlinalg.bench.floors`).  Anchors are the
+alternatives a user would pick instead, included when installed:
+
+* ``scipy.linalg.polar`` (NumPy; SVD-based, a Python loop over a stack);
+* ``jax.scipy.linalg.polar`` with ``method="qdwh"`` and ``"svd"`` (JAX, jitted;
+  it supports only ``m ≥ n`` for the right polar decomposition);
+* the SVD-based polar of PyTorch and CuPy (``U = PQᴴ``, ``H = QΣQᴴ``);
+* ``torch.optim.Muon``'s own Newton–Schulz (a private function of
+  ``torch/optim/_muon.py``, imported guardedly: a torch without it just has
+  no such row; it always computes in bfloat16 and takes single matrices);
+* a plain Jordan-style NS5 loop written here (5 steps, coefficients
+  ``(3.4445, −4.775, 2.0315)``, ``torch.addmm`` on PyTorch).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from polarlinalg.bench.cases import Case
+from polarlinalg.bench.floors import (
+    Op,
+    accurate_ops,
+    gram_newton_schulz_ops,
+    newton_schulz_ops,
+    svd_polar_ops,
+)
+
+__all__ = [
+    "ACCURATE",
+    "JORDAN",
+    "POLYNOMIAL",
+    "Candidate",
+    "anchors_for",
+    "polarlinalg_candidates",
+]
+
+POLYNOMIAL = ("newton_schulz", "polar_express", "gram_newton_schulz")
+"""polarlinalg's Newton–Schulz family."""
+
+ACCURATE = ("qdwh", "zolo", "newton", "svd")
+"""polarlinalg's methods accurate to working precision."""
+
+JORDAN = (3.4445, -4.775, 2.0315)
+NS_STEPS = 5
+
+
+@dataclass
+class Candidate:
+    """One timed callable.
+
+    Attributes
+    ----------
+    name : str
+        Row label (a polarlinalg method name, or the anchor's name).
+    source : {"polarlinalg", "anchor"}
+    family : {"polynomial", "accurate"}
+    fn : callable
+        Takes one input array; returns ``u`` or ``(u, h)``.
+    ops : callable
+        ``ops(case, x)`` returns the floor's operations for input ``x``.
+    jitted : bool
+        Compiled with ``jax.jit`` (its first call includes compilation).
+    supports : callable
+        ``supports(case)``: whether this candidate can take the case.
+    note : str
+        One line for the docs.
+    """
+
+    name: str
+    source: str
+    family: str
+    fn: Callable[[Any], Any]
+    ops: Callable[[Case, Any], list[Op]]
+    jitted: bool = False
+    supports: Callable[[Case], bool] = field(default=lambda case: True)
+    note: str = ""
+
+
+def _is_jax(backend: Any) -> bool:
+    return backend.name.startswith("jax")
+
+
+def _eps(xp: Any, x: Any) -> float:
+    return float(xp.finfo(x.dtype).eps)
+
+
+def _jordan_ops(case: Case, x: Any) -> list[Op]:
+    return newton_schulz_ops(case.batch, case.m, case.n, [JORDAN] * NS_STEPS)
+
+
+# --- polarlinalg ---------------------------------------------------------------------------
+
+
+def _polynomial_ops(method: str) -> Callable[[Case, Any], list[Op]]:
+    from polarlinalg._methods import get_method
+
+    def ops(case: Case, x: Any) -> list[Op]:
+        spec = get_method(method)
+        plan = spec.plan(None, None, {})
+        if method == "gram_newton_schulz":
+            from polarlinalg._methods import gram_newton_schulz as gns
+
+            limit = float("inf")
+            if case.dtype in ("bfloat16", "float16"):
+                limit = gns._FLOAT16_GROWTH_LIMIT
+            blocks = gns.blocks(plan.rows, plan.restart, limit)
+            return gram_newton_schulz_ops(case.batch, case.m, case.n, blocks)
+        return newton_schulz_ops(case.batch, case.m, case.n, plan.rows)
+
+    return ops
+
+
+def _qdwh_steps(lower: float, eps: float, iterations: int) -> list[tuple[str, int]]:
+    from polarlinalg._methods._rational import CHOLESKY_MIN_SHIFT
+    from polarlinalg._methods.qdwh import DEFAULT_MAX_STEPS, NS, weight_schedule
+
+    weights = [w for w in weight_schedule(lower, eps, DEFAULT_MAX_STEPS) if w != NS]
+    weights = (weights + [(3.0, 1.0, 3.0)] * iterations)[:iterations]  # Halley after the schedule
+    return [("qr" if 1.0 / c < CHOLESKY_MIN_SHIFT else "cholesky", 1) for _, _, c in weights]
+
+
+def _zolo_steps(lower: float, eps: float, iterations: int) -> list[tuple[str, int]]:
+    from polarlinalg._methods._rational import CHOLESKY_MIN_SHIFT
+    from polarlinalg._methods.zolo import _FALLBACK, DEFAULT_MAX_STEPS, _schedule, choose_degree
+
+    steps = _schedule(lower, choose_degree(lower, eps), eps, DEFAULT_MAX_STEPS)
+    steps = (steps + [_FALLBACK] * iterations)[:iterations]
+    out = []
+    for step in steps:
+        qr = sum(1 for s in step.shifts if s < CHOLESKY_MIN_SHIFT)
+        if qr:
+            out.append(("qr", qr))
+        if len(step.shifts) - qr:
+            out.append(("cholesky", len(step.shifts) - qr))
+    return out
+
+
+def _static_info(method: str, eps: float) -> tuple[int, int]:
+    """Return (iterations, finishing steps) of a traced run: the schedule from ``ℓ = ε``."""
+    if method == "qdwh":
+        from polarlinalg._methods.qdwh import DEFAULT_MAX_STEPS, NS, weight_schedule
+
+        schedule = weight_schedule(eps, eps, DEFAULT_MAX_STEPS)
+        ns = sum(1 for w in schedule if w == NS)
+        return len(schedule) - ns, ns + 1
+    if method == "zolo":
+        from polarlinalg._methods.zolo import DEFAULT_MAX_STEPS, _schedule, choose_degree
+
+        return len(_schedule(eps, choose_degree(eps, eps), eps, DEFAULT_MAX_STEPS)), 1
+    if method == "newton":
+        from polarlinalg._methods.newton import static_counts
+
+        newton, ns = static_counts(eps, eps)
+        return newton, ns + 1
+    raise ValueError(f"no static schedule for {method!r}")
+
+
+def _accurate_ops(method: str, traced: bool) -> Callable[[Case, Any], list[Op]]:
+    def ops(case: Case, x: Any) -> list[Op]:
+        b, m, n = case.batch, max(case.m, case.n), min(case.m, case.n)
+        if method == "svd":
+            return svd_polar_ops(b, m, n)
+        from polarlinalg._compat import array_namespace
+
+        xp = array_namespace(x)
+        eps = _eps(xp, x)
+        if traced:
+            lower = eps
+            iterations, finishing = _static_info(method, eps)
+        else:
+            import polarlinalg as pl
+
+            _, info = pl.polar(x, method=method, return_info=True, check_finite=False)
+            lower, iterations, finishing = info.lower, info.iterations, info.finishing_steps
+        if method == "newton":
+            out = [Op("qr", b, (m, n)), *[Op("inv", b, (n,))] * iterations]
+            out += [Op("matmul", b, (n, n, n))] * (2 * finishing)
+            return [*out, Op("matmul", b, (m, n, n)), Op("matmul", b, (n, m, n))]
+        steps = (_qdwh_steps if method == "qdwh" else _zolo_steps)(lower, eps, iterations)
+        return accurate_ops(b, m, n, estimate=not traced, steps=steps, finishing=finishing)
+
+    return ops
+
+
+def polarlinalg_candidates(backend: Any, methods: Sequence[str]) -> list[Candidate]:
+    """Return polarlinalg's ``methods`` on ``backend`` as candidates (jitted on JAX).
+
+    The Newton–Schulz family runs through :func:`polarlinalg.orthogonalize`
+    (as an optimizer calls it), the accurate methods through
+    :func:`polarlinalg.polar` (both factors, as ``scipy.linalg.polar``);
+    ``check_finite=False`` in both.
+    """
+    import polarlinalg as pl
+
+    jit = _is_jax(backend)
+    out = []
+    for method in methods:
+        polynomial = method in POLYNOMIAL
+        entry = pl.orthogonalize if polynomial else pl.polar
+        fn = functools.partial(entry, method=method, check_finite=False)
+        if jit:
+            import jax
+
+            fn = jax.jit(fn)
+        ops = _polynomial_ops(method) if polynomial else _accurate_ops(method, traced=jit)
+        out.append(
+            Candidate(
+                name=method,
+                source="polarlinalg",
+                family="polynomial" if polynomial else "accurate",
+                fn=fn,
+                ops=ops,
+                jitted=jit,
+                note=("orthogonalize" if polynomial else "polar") + (", jax.jit" if jit else ""),
+            )
+        )
+    return out
+
+
+# --- anchors ---------------------------------------------------------------------------------
+
+
+def _plain_ns5(backend: Any) -> Callable[[Any], Any]:
+    """Return a Jordan-style NS5 loop in the backend's own idiom."""
+    a, b, c = JORDAN
+    xp = backend.xp
+    if backend.name.startswith("torch"):
+        import torch
+
+        def loop(g: Any) -> Any:
+            tall = g.shape[-2] > g.shape[-1]
+            x = g.mT if tall else g
+            x = x / x.norm(dim=(-2, -1), keepdim=True).clamp(min=1e-7)
+            mm = torch.addmm if x.ndim == 2 else torch.baddbmm
+            for _ in range(NS_STEPS):
+                gram = x @ x.mT
+                x = mm(x, mm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+            return x.mT if tall else x
+
+        return loop
+
+    def generic(g: Any) -> Any:
+        tall = g.shape[-2] > g.shape[-1]
+        x = xp.matrix_transpose(g) if tall else g
+        x = x / xp.maximum(xp.linalg.matrix_norm(x, keepdims=True), 1e-7)
+        for _ in range(NS_STEPS):
+            gram = x @ xp.matrix_transpose(x)
+            x = a * x + (b * gram + c * (gram @ gram)) @ x
+        return xp.matrix_transpose(x) if tall else x
+
+    if _is_jax(backend):
+        import jax
+
+        return jax.jit(generic)
+    return generic
+
+
+def _svd_polar(xp: Any) -> Callable[[Any], Any]:
+    def polar(a: Any) -> tuple[Any, Any]:
+        p, s, qh = xp.linalg.svd(a, full_matrices=False)
+        q = xp.matrix_transpose(qh)
+        return p @ qh, (q * s[..., None, :]) @ qh
+
+    return polar
+
+
+def _scipy_polar(a: Any) -> Any:
+    import numpy as np
+    import scipy.linalg
+
+    if a.ndim == 2:
+        return scipy.linalg.polar(a)
+    pairs = [scipy.linalg.polar(m) for m in a]
+    return np.stack([u for u, _ in pairs]), np.stack([h for _, h in pairs])
+
+
+def _svd_anchor_ops(case: Case, x: Any) -> list[Op]:
+    return svd_polar_ops(case.batch, case.m, case.n)
+
+
+def _jax_anchors(backend: Any) -> list[Candidate]:
+    import jax
+    import jax.scipy.linalg as jsl
+
+    def polar(method: str) -> Callable[[Any], Any]:
+        one = functools.partial(jsl.polar, method=method)
+        return jax.jit(lambda a: one(a) if a.ndim == 2 else jax.vmap(one)(a))
+
+    qdwh_ops = _accurate_ops("qdwh", traced=True)
+    return [
+        Candidate(
+            "jax.scipy.linalg.polar (qdwh)",
+            "anchor",
+            "accurate",
+            polar("qdwh"),
+            qdwh_ops,
+            jitted=True,
+            supports=lambda case: case.m >= case.n,
+            note="jitted (vmap over a stack); floor: polarlinalg's static QDWH schedule",
+        ),
+        Candidate(
+            "jax.scipy.linalg.polar (svd)",
+            "anchor",
+            "accurate",
+            polar("svd"),
+            _svd_anchor_ops,
+            jitted=True,
+            supports=lambda case: case.m >= case.n,
+            note="jitted (vmap over a stack)",
+        ),
+    ]
+
+
+def _torch_muon_ns() -> Callable[[Any], Any] | None:
+    try:
+        from torch.optim._muon import _zeropower_via_newtonschulz
+    except ImportError:
+        return None
+    return lambda g: _zeropower_via_newtonschulz(g, JORDAN, NS_STEPS, 1e-7)
+
+
+def anchors_for(backend: Any, family: str) -> list[Candidate]:
+    """Return the anchors of ``family`` ("polynomial" or "accurate") installed for ``backend``."""
+    out: list[Candidate] = []
+    name = backend.name
+    if family == "polynomial":
+        out.append(
+            Candidate(
+                "plain NS5 loop",
+                "anchor",
+                "polynomial",
+                _plain_ns5(backend),
+                _jordan_ops,
+                jitted=_is_jax(backend),
+                note="Jordan's coefficients, 5 steps, in the input dtype",
+            )
+        )
+        if name.startswith("torch"):
+            muon_ns = _torch_muon_ns()
+            if muon_ns is not None:
+                out.append(
+                    Candidate(
+                        "torch.optim.Muon NS",
+                        "anchor",
+                        "polynomial",
+                        muon_ns,
+                        _jordan_ops,
+                        supports=lambda case: case.batch == 1,
+                        note="torch.optim._muon._zeropower_via_newtonschulz: always bfloat16",
+                    )
+                )
+        return out
+    if name == "numpy":
+        try:
+            import scipy.linalg  # noqa: F401
+        except ImportError:
+            return out
+        out.append(
+            Candidate(
+                "scipy.linalg.polar",
+                "anchor",
+                "accurate",
+                _scipy_polar,
+                _svd_anchor_ops,
+                note="SVD-based (LAPACK gesdd); a Python loop over a stack",
+            )
+        )
+    elif _is_jax(backend):
+        out.extend(_jax_anchors(backend))
+    elif name.startswith("torch") or name == "cupy":
+        out.append(
+            Candidate(
+                f"{name.split('-')[0]} SVD polar",
+                "anchor",
+                "accurate",
+                _svd_polar(backend.xp),
+                _svd_anchor_ops,
+                note="U = PQᴴ, H = QΣQᴴ from the framework's thin SVD",
+            )
+        )
+    return out

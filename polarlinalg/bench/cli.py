@@ -1,0 +1,297 @@
+"""``polarlinalg bench``: the command line of the benchmark harness."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["build_parser", "main"]
+
+CPU_BACKENDS = ("numpy", "torch", "jax")
+GPU_BACKENDS = ("torch-cuda", "jax-gpu", "cupy")
+DTYPES = ("float32", "float64", "bfloat16")
+
+
+def _csv(text: str) -> list[str]:
+    return [part for part in text.replace(" ", "").split(",") if part]
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}")
+    return value
+
+
+def _sizes(text: str) -> list[int]:
+    parts = _csv(text)
+    if not parts:
+        raise argparse.ArgumentTypeError("expected comma-separated sizes such as 256,1024")
+    return [_positive_int(p) for p in parts]
+
+
+def _aspects(text: str) -> list[Any]:
+    from polarlinalg.bench.cases import parse_aspect
+
+    try:
+        return [parse_aspect(p) for p in _csv(text)]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cond(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1; got {text!r}") from None
+    if not 1.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 1; got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``polarlinalg bench``."""
+    parser = argparse.ArgumentParser(
+        prog="polarlinalg bench",
+        description=(
+            "Time polarlinalg's polar methods beside the anchors (scipy, jax.scipy, torch, "
+            "CuPy, torch.optim.Muon's Newton-Schulz, a plain NS5 loop) and the floor of "
+            "bare matrix products or factorizations, with the accuracy of every row; then "
+            "one optimizer step on a GPT-2-small-shaped parameter set."
+        ),
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="one small size, float32, 3 repeats (< 2 min on CPU)"
+    )
+    parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
+    parser.add_argument("--plot", metavar="DIR", help="write PNG figures into DIR")
+    parser.add_argument(
+        "--device",
+        choices=("cpu", "gpu", "all"),
+        default=None,
+        help="backends of this device kind: cpu = numpy,torch,jax; gpu = torch-cuda,jax-gpu,"
+        "cupy (default: cpu, or the --backends given)",
+    )
+    parser.add_argument("--backends", type=_csv, help="comma-separated backend names")
+    parser.add_argument(
+        "--methods", type=_csv, help="comma-separated polarlinalg methods (default: all)"
+    )
+    parser.add_argument(
+        "--dtypes", type=_csv, help="comma-separated dtypes among float32,float64,bfloat16"
+    )
+    parser.add_argument("--sizes", type=_sizes, help="long sides, e.g. 256,512,1024")
+    parser.add_argument("--aspects", type=_aspects, help="ratios n/m, e.g. 1,4,1/4")
+    parser.add_argument(
+        "--batch", type=_nonnegative_int, help="stack depth of the batched cases (0 or 1: none)"
+    )
+    parser.add_argument("--repeats", type=_positive_int, help="timed calls per row")
+    parser.add_argument("--warmup", type=_positive_int, help="untimed calls first (>= 1)")
+    parser.add_argument("--cond", type=_cond, help="condition number of the inputs (1e3)")
+    parser.add_argument("--no-anchors", action="store_true", help="time polarlinalg alone")
+    parser.add_argument(
+        "--optimizer-layers",
+        type=_nonnegative_int,
+        help="GPT-2-small layers of the optimizer-step benchmark (0: skip it)",
+    )
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from polarlinalg.bench.cases import FULL, QUICK
+
+    config = QUICK if args.quick else FULL
+    changes: dict[str, Any] = {}
+    if args.sizes is not None:
+        changes["polynomial_sizes"] = changes["accurate_sizes"] = tuple(args.sizes)
+        changes["batched_sizes"] = (min(args.sizes),)
+    if args.dtypes is not None:
+        changes["polynomial_dtypes"] = tuple(d for d in args.dtypes if d in DTYPES)
+        changes["accurate_dtypes"] = tuple(d for d in args.dtypes if d in DTYPES[:2])
+    for name in ("aspects", "batch", "repeats", "warmup", "cond"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = tuple(value) if isinstance(value, list) else value
+    if args.optimizer_layers is not None:
+        changes["optimizer_layers"] = args.optimizer_layers
+        if args.repeats is not None:
+            changes["optimizer_repeats"] = args.repeats
+    elif args.repeats is not None:
+        changes["optimizer_repeats"] = args.repeats
+    return config.replace(**changes)
+
+
+def _backend_names(args: argparse.Namespace) -> list[str]:
+    from polarlinalg.backends import BACKEND_NAMES
+
+    by_device = {"cpu": CPU_BACKENDS, "gpu": GPU_BACKENDS, "all": CPU_BACKENDS + GPU_BACKENDS}
+    if args.backends is not None:
+        unknown = [b for b in args.backends if b not in BACKEND_NAMES]
+        if unknown:
+            raise ValueError(
+                f"--backends: unknown {', '.join(unknown)}; choose from {', '.join(BACKEND_NAMES)}"
+            )
+        names = list(args.backends)
+        if args.device is not None:
+            names = [n for n in names if n in by_device[args.device]]
+            if not names:
+                raise ValueError(f"--backends {args.backends} has none on --device {args.device}")
+        return names
+    return list(by_device[args.device or "cpu"])
+
+
+def _validate(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Return (backend names, methods) or raise ValueError naming the bad argument."""
+    from polarlinalg import METHODS
+
+    methods = list(METHODS) if args.methods is None else args.methods
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise ValueError(
+            f"--methods: unknown {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(METHODS)}"
+        )
+    if args.dtypes is not None:
+        bad = [d for d in args.dtypes if d not in DTYPES]
+        if bad or not args.dtypes:
+            raise ValueError(
+                f"--dtypes: unknown {', '.join(bad) or '(none given)'}; "
+                f"choose from {', '.join(DTYPES)}"
+            )
+    return _backend_names(args), methods
+
+
+def _matrix_part(
+    backends: list[Any], methods: list[str], config: Any, anchors: bool
+) -> tuple[list[dict], list[dict]]:
+    from polarlinalg.bench.runner import run_matrix
+
+    return run_matrix(backends, methods, config, anchors=anchors)
+
+
+def _optimizer_part(backends: list[Any], config: Any) -> list[dict]:
+    from polarlinalg.bench.optimizers import run_optimizers
+    from polarlinalg.bench.runner import _stderr
+
+    out = []
+    if config.optimizer_layers < 1:
+        return out
+    for backend in backends:
+        if not backend.name.startswith(("torch", "jax")):
+            continue
+        try:
+            out.append(
+                run_optimizers(
+                    backend, config.optimizer_layers, config.optimizer_repeats, progress=_stderr
+                )
+            )
+        except ImportError as exc:  # optax missing, or a torch without torch.optim.Muon
+            _stderr(f"skip optimizer step on {backend.name}: {exc}")
+    return out
+
+
+def run(args: argparse.Namespace, argv: Sequence[str]) -> dict:
+    """Run the benchmark for parsed ``args``; return the result (see :mod:`.schema`)."""
+    from polarlinalg.backends import available_backends, enable_jax_x64
+    from polarlinalg.bench.machine import load_average, machine_info
+    from polarlinalg.bench.schema import SCHEMA
+    from polarlinalg.bench.targets import check_targets
+
+    names, methods = _validate(args)
+    config = _config(args)
+    if any(n.startswith("jax") for n in names) and "float64" in config.accurate_dtypes:
+        try:
+            enable_jax_x64()
+        except ImportError:
+            pass
+    backends = available_backends(names)
+    if not backends:
+        raise ValueError(f"none of the backends {', '.join(names)} is installed with a device here")
+    missing = [n for n in names if n not in {b.name for b in backends}]
+    start = time.perf_counter()
+    metadata = machine_info()
+    rows, skipped = _matrix_part(backends, methods, config, not args.no_anchors)
+    steps = _optimizer_part(backends, config)
+    metadata["gpus"] = machine_info()["gpus"]  # the frameworks are imported by now
+    metadata["loadavg_end"] = load_average()
+    metadata["wall_s"] = time.perf_counter() - start
+    metadata["command"] = "polarlinalg bench " + " ".join(argv)
+    metadata["backends"] = [b.name for b in backends]
+    metadata["backends_missing"] = missing
+    metadata["config"] = _config_dict(config)
+    return {
+        "schema": SCHEMA,
+        "metadata": metadata,
+        "rows": rows,
+        "skipped": skipped,
+        "optimizer_steps": steps,
+        "targets": check_targets(rows),
+    }
+
+
+def _config_dict(config: Any) -> dict:
+    import dataclasses
+
+    out = dataclasses.asdict(config)
+    out["aspects"] = [str(a) for a in config.aspects]
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``polarlinalg bench``; return the exit status (2 for bad arguments)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.plot is not None:
+        from polarlinalg.bench.plots import require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ImportError as exc:
+            parser.error(str(exc))
+    try:
+        result = run(args, argv)
+    except ValueError as exc:
+        parser.error(str(exc))
+    from polarlinalg.bench.report import text_summary
+    from polarlinalg.bench.schema import check
+
+    check(result)
+    print(text_summary(result))
+    meta = result["metadata"]
+    print(
+        f"{len(result['rows'])} rows on {', '.join(meta['backends'])} in {meta['wall_s']:.0f} s; "
+        f"load average {meta['loadavg_start']} -> {meta['loadavg_end']}"
+    )
+    if meta["backends_missing"]:
+        print(f"not installed or no device here: {', '.join(meta['backends_missing'])}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    if args.plot:
+        from polarlinalg.bench.plots import write_plots
+
+        for path in write_plots(result["rows"], args.plot):
+            print(f"wrote {path}")
+    if not result["rows"] and not result["optimizer_steps"]:
+        print("polarlinalg bench: error: nothing was measured", file=sys.stderr)
+        return 1
+    return 0

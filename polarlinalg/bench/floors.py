@@ -1,0 +1,257 @@
+"""The floor of a method: the bare operations it must do, their FLOPs and their time.
+
+Each candidate declares the operations its algorithm cannot avoid as a list
+of :class:`Op` (matrix products for the Newton–Schulz family; QR, Cholesky,
+triangular solves, inverses or an SVD, with their products, for the accurate
+methods).  :class:`FloorTimer` times each distinct operation once per backend
+and dtype, on freshly generated operands of the same shape, in the same run,
+and a candidate's floor is the sum over its list.  Elementwise work
+(normalisation, scaling, the polynomial's additions) is not in the floor: it
+is what ``time/floor`` measures, with dispatch and copies.
+
+Operation shapes are for the orientation the method works in: wide ``k × N``
+(``k ≤ N``) for the Newton–Schulz family, tall ``m × n`` (``m ≥ n``) for the
+accurate methods.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from polarlinalg.bench.timing import Timing, measure
+
+__all__ = [
+    "FloorTimer",
+    "Op",
+    "accurate_ops",
+    "flops",
+    "gram_newton_schulz_ops",
+    "newton_schulz_ops",
+    "svd_polar_ops",
+]
+
+
+class Op(NamedTuple):
+    """One operation on a stack of ``batch`` matrices.
+
+    ``kind`` and ``dims``: ``"matmul"`` ``(m, k, n)`` is ``(m×k)(k×n)``;
+    ``"qr"`` ``(m, n)`` is a reduced QR with ``Q`` formed; ``"cholesky"``
+    ``(n,)``; ``"trsm"`` ``(n, r)`` is a triangular ``n × n`` solve with ``r``
+    right-hand sides; ``"inv"`` ``(n,)``; ``"svd"`` ``(m, n)`` is a thin SVD
+    with vectors (``m ≥ n``).
+    """
+
+    kind: str
+    batch: int
+    dims: tuple[int, ...]
+
+
+def flops(op: Op) -> float:
+    """Return the (real) floating-point operation count of ``op``."""
+    b = op.batch
+    if op.kind == "matmul":
+        m, k, n = op.dims
+        return 2.0 * b * m * k * n
+    if op.kind == "qr":  # Householder R, then Q formed explicitly
+        m, n = op.dims
+        return 4.0 * b * n * n * (m - n / 3.0)
+    if op.kind == "cholesky":
+        (n,) = op.dims
+        return b * n**3 / 3.0
+    if op.kind == "trsm":
+        n, r = op.dims
+        return 1.0 * b * n * n * r
+    if op.kind == "inv":
+        (n,) = op.dims
+        return 2.0 * b * n**3
+    if op.kind == "svd":  # thin R-SVD with both factors (Golub & Van Loan, table 8.6.1)
+        m, n = op.dims
+        return b * (6.0 * m * n * n + 20.0 * n**3)
+    raise ValueError(f"unknown operation kind {op.kind!r}")
+
+
+def newton_schulz_ops(batch: int, k: int, n: int, rows: Sequence[Sequence[float]]) -> list[Op]:
+    """Products of plain quintic Newton–Schulz steps on a wide ``k × n`` stack.
+
+    ``G = XXᴴ``, ``G²`` (quintic rows only) and ``(bG + cG²)X`` per row.
+    """
+    k, n = min(k, n), max(k, n)
+    out = []
+    for row in rows:
+        out.append(Op("matmul", batch, (k, n, k)))
+        if row[2] != 0.0:
+            out.append(Op("matmul", batch, (k, k, k)))
+        out.append(Op("matmul", batch, (k, k, n)))
+    return out
+
+
+def gram_newton_schulz_ops(batch: int, k: int, n: int, blocks: Sequence[Sequence[Any]]) -> list[Op]:
+    """Products of Gram Newton–Schulz: per restart block ``R = XXᴴ``, small products, ``QX``."""
+    k, n = min(k, n), max(k, n)
+    out = []
+    small = Op("matmul", batch, (k, k, k))
+    for block in blocks:
+        out.append(Op("matmul", batch, (k, n, k)))
+        for i, row in enumerate(block):
+            if row[2] != 0.0:
+                out.append(small)  # R²
+            if i > 0:
+                out.append(small)  # z Q
+            if i + 1 < len(block):
+                out.extend([small, small])  # z R, (pR) z
+        out.append(Op("matmul", batch, (k, k, n)))
+    return out
+
+
+def _tall(m: int, n: int) -> tuple[int, int]:
+    return max(m, n), min(m, n)
+
+
+def svd_polar_ops(batch: int, m: int, n: int, with_h: bool = True) -> list[Op]:
+    """Thin SVD, ``U = PQᴴ`` and (``with_h``) ``H = QΣQᴴ``."""
+    m, n = _tall(m, n)
+    out = [Op("svd", batch, (m, n)), Op("matmul", batch, (m, n, n))]
+    if with_h:
+        out.append(Op("matmul", batch, (n, n, n)))
+    return out
+
+
+def accurate_ops(
+    batch: int,
+    m: int,
+    n: int,
+    *,
+    estimate: bool,
+    steps: Sequence[tuple[str, int]],
+    finishing: int,
+    with_h: bool = True,
+) -> list[Op]:
+    """Operations of a QR/Cholesky-based iteration on a tall ``m × n`` stack.
+
+    Parameters
+    ----------
+    estimate : bool
+        One R-only QR of ``X₀`` for the eager bound on ``σ_min`` (counted as a QR).
+    steps : sequence of (form, shifts)
+        Per iteration its form, ``"qr"`` (QR of the stacked ``(m+n) × n``
+        matrix and ``Q₁Q₂ᴴ`` per shift), ``"cholesky"`` (``XᴴX`` once, then a
+        Cholesky factorization and two triangular solves per shift),
+        ``"inverse"`` (``n × n`` inverses).  A step that uses both forms
+        (ZOLO-PD with small and large shifts) is given as two entries.
+    finishing : int
+        Newton–Schulz steps (two products each), the final polish included.
+    with_h : bool
+        ``H = sym(Uᴴ A)``: one more product.
+    """
+    m, n = _tall(m, n)
+    out = []
+    if estimate:
+        out.append(Op("qr", batch, (m, n)))
+    for form, shifts in steps:
+        if form == "qr":
+            out.extend([Op("qr", batch, (m + n, n)), Op("matmul", batch, (m, n, n))] * shifts)
+        elif form == "cholesky":
+            out.append(Op("matmul", batch, (n, m, n)))
+            out.extend([Op("cholesky", batch, (n,)), *[Op("trsm", batch, (n, m))] * 2] * shifts)
+        elif form == "inverse":
+            out.extend([Op("inv", batch, (n,))] * shifts)
+        else:
+            raise ValueError(f"unknown step form {form!r}")
+    out.extend([Op("matmul", batch, (n, m, n)), Op("matmul", batch, (m, n, n))] * finishing)
+    if with_h:
+        out.append(Op("matmul", batch, (n, m, n)))
+    return out
+
+
+def _operands(op: Op, rng: np.random.Generator) -> list[np.ndarray]:
+    def stack(*shape: int) -> np.ndarray:
+        a = rng.standard_normal((op.batch, *shape)) / math.sqrt(shape[-1])
+        return a[0] if op.batch == 1 else a
+
+    if op.kind == "matmul":
+        m, k, n = op.dims
+        return [stack(m, k), stack(k, n)]
+    if op.kind in ("qr", "svd"):
+        return [stack(*op.dims)]
+    if op.kind in ("cholesky", "inv"):
+        (n,) = op.dims
+        a = stack(n, n)
+        return [a @ np.swapaxes(a, -1, -2) + np.eye(n)]  # well-conditioned SPD
+    if op.kind == "trsm":
+        n, r = op.dims
+        t = np.tril(stack(n, n)) + 2.0 * np.eye(n)
+        return [t, stack(n, r)]
+    raise ValueError(f"unknown operation kind {op.kind!r}")
+
+
+class FloorTimer:
+    """Times each distinct :class:`Op` once on one backend and dtype, and sums floors.
+
+    Parameters
+    ----------
+    backend : polarlinalg.backends.Backend
+    dtype : str
+    repeats, warmup : int
+        As in :func:`polarlinalg.bench.timing.measure`.
+    """
+
+    def __init__(self, backend: Any, dtype: str, repeats: int, warmup: int = 1) -> None:
+        self.backend = backend
+        self.dtype = dtype
+        self.repeats = repeats
+        self.warmup = warmup
+        self._cache: dict[Op, Timing] = {}
+        self._jit = _jit_for(backend)
+
+    def _function(self, op: Op) -> Callable[[Any], Any]:
+        xp = self.backend.xp
+        if op.kind == "matmul":
+            return lambda ab: ab[0] @ ab[1]
+        if op.kind == "qr":
+            return lambda a: xp.linalg.qr(a[0])
+        if op.kind == "cholesky":
+            return lambda a: xp.linalg.cholesky(a[0])
+        if op.kind == "inv":
+            return lambda a: xp.linalg.inv(a[0])
+        if op.kind == "svd":
+            return lambda a: xp.linalg.svd(a[0], full_matrices=False)
+        if op.kind == "trsm":
+            from polarlinalg._compat import solve_triangular
+
+            return lambda tb: solve_triangular(xp, tb[0], tb[1], lower=True)
+        raise ValueError(f"unknown operation kind {op.kind!r}")
+
+    def time(self, op: Op) -> Timing:
+        """Return the timing of ``op`` (measured on first request)."""
+        if op not in self._cache:
+            rng = np.random.default_rng(len(self._cache))
+            inputs = [
+                tuple(self.backend.asarray(a, self.dtype) for a in _operands(op, rng))
+                for _ in range(2)
+            ]
+            fn = self._jit(self._function(op))
+            self._cache[op] = measure(
+                fn,
+                inputs,
+                repeats=self.repeats,
+                warmup=self.warmup,
+                synchronize=self.backend.synchronize,
+            )
+        return self._cache[op]
+
+    def floor(self, ops: Sequence[Op]) -> tuple[float, float]:
+        """Return ``(seconds, flops)`` of ``ops``: the sum of their median times and counts."""
+        return sum(self.time(op).median for op in ops), sum(flops(op) for op in ops)
+
+
+def _jit_for(backend: Any) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """``jax.jit`` for JAX backends (one compiled function per operation), identity otherwise."""
+    if backend.name.startswith("jax"):
+        import jax
+
+        return jax.jit
+    return lambda fn: fn

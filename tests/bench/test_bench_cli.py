@@ -1,0 +1,111 @@
+"""The harness end to end on CPU, in a very small configuration (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from polarlinalg.bench import schema
+from polarlinalg.bench.cli import main
+
+SMALL = ["--sizes", "32", "--aspects", "1,4", "--repeats", "1", "--optimizer-layers", "0"]
+
+
+def _run(tmp_path, *args):
+    out = tmp_path / "run.json"
+    plots = tmp_path / "plots"
+    rc = main([*SMALL, *args, "--json", str(out), "--plot", str(plots)])
+    assert rc == 0
+    result = json.loads(out.read_text())
+    schema.check(result)
+    return result, plots
+
+
+def _finite_positive(x):
+    return isinstance(x, float | int) and math.isfinite(x) and x >= 0
+
+
+def test_numpy_run_has_accuracy_floor_anchors_and_plots(tmp_path, capsys):
+    result, plots = _run(
+        tmp_path,
+        "--backends",
+        "numpy",
+        "--methods",
+        "polar_express,gram_newton_schulz,qdwh,svd",
+        "--dtypes",
+        "float32,float64,bfloat16",
+    )
+    rows = result["rows"]
+    names = {r["candidate"] for r in rows}
+    assert {"polar_express", "gram_newton_schulz", "qdwh", "svd"} <= names
+    assert {"scipy.linalg.polar", "plain NS5 loop"} <= names
+    assert {r["shape"] for r in rows} == {"32x32", "8x32", "8x32x32"}  # batched: the smallest size
+    for r in rows:
+        for key in ("orthogonality", "forward_error", "floor_s", "floor_flops", "gflops"):
+            assert _finite_positive(r[key]), (key, r)
+        assert r["floor_s"] > 0 and r["floor_flops"] > 0 and r["time_over_floor"] > 0
+        assert r["floor_ops"]
+    accurate = [r for r in rows if r["family"] == "accurate" and r["dtype"] == "float64"]
+    assert accurate and max(r["forward_error"] for r in accurate) < 1e-10
+    # bfloat16 is not a NumPy dtype: recorded as skipped, nothing crashed
+    assert {r["dtype"] for r in rows if r["family"] == "polynomial"} == {"float32", "float64"}
+    assert any(s["dtype"] == "bfloat16" for s in result["skipped"])
+    meta = result["metadata"]
+    assert meta["cpu"] and meta["versions"]["numpy"]
+    assert meta["loadavg_start"] is None or len(meta["loadavg_start"]) == 3
+    pngs = sorted(p.name for p in plots.iterdir())
+    assert "time_vs_size_numpy_float32.png" in pngs
+    assert "accuracy_vs_time_numpy_float64.png" in pngs
+    assert all((plots / p).stat().st_size > 1000 for p in pngs)
+    targets = {t["target"] for t in result["targets"]}
+    assert any("gram_newton_schulz" in t for t in targets)
+    assert any(t["met"] is None for t in result["targets"])  # GPU targets: not measured
+    assert "targets" in capsys.readouterr().out
+
+
+def test_torch_and_jax_anchors(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    result, _ = _run(
+        tmp_path,
+        "--backends",
+        "torch,jax",
+        "--methods",
+        "polar_express,qdwh",
+        "--dtypes",
+        "float32",
+    )
+    names = {(r["backend"], r["candidate"]) for r in result["rows"]}
+    assert ("torch", "torch SVD polar") in names
+    assert ("torch", "plain NS5 loop") in names
+    assert ("jax", "jax.scipy.linalg.polar (qdwh)") in names
+    assert ("jax", "jax.scipy.linalg.polar (svd)") in names
+    jitted = [r for r in result["rows"] if r["backend"] == "jax"]
+    assert all(r["jitted"] and r["compile_s"] is not None for r in jitted)
+    # jax.scipy.linalg.polar takes only m >= n: the wide case is recorded as skipped
+    assert any(s["candidate"].startswith("jax.scipy") for s in result["skipped"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backends", "nope"], "--backends"),
+        (["--methods", "qdwh,fast"], "--methods"),
+        (["--dtypes", "float16"], "--dtypes"),
+        (["--sizes", "0"], "--sizes"),
+        (["--sizes", "a,b"], "--sizes"),
+        (["--repeats", "0"], "--repeats"),
+        (["--aspects", "0"], "--aspects"),
+        (["--cond", "0.5"], "--cond"),
+        (["--device", "tpu"], "--device"),
+        (["--backends", "numpy", "--device", "gpu"], "--backends"),
+    ],
+)
+def test_bad_arguments_give_clear_errors(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "polarlinalg bench" in err
