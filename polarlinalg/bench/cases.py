@@ -54,8 +54,10 @@ class Config:
     ----------
     polynomial_sizes, accurate_sizes : tuple of int
         Long sides for the Newton–Schulz family and for the accurate methods.
-    aspects : tuple of Fraction
-        Ratios ``n/m`` (1, 4 and 1/4 in the full run).
+    aspects, accurate_aspects : tuple of Fraction
+        Ratios ``n/m`` for the Newton–Schulz family (1, 4 and 1/4 in the full
+        run) and for the accurate methods (1 and 1/4: tall, the orientation
+        they work in and the only one ``jax.scipy.linalg.polar`` takes).
     batch : int
         Stack depth of the batched cases (square, at the batched sizes).
     batched_sizes : tuple of int
@@ -73,6 +75,7 @@ class Config:
     polynomial_sizes: tuple[int, ...]
     accurate_sizes: tuple[int, ...]
     aspects: tuple[Fraction, ...]
+    accurate_aspects: tuple[Fraction, ...]
     batch: int
     batched_sizes: tuple[int, ...]
     polynomial_dtypes: tuple[str, ...]
@@ -93,6 +96,7 @@ QUICK = Config(
     polynomial_sizes=(256,),
     accurate_sizes=(128,),
     aspects=(Fraction(1), Fraction(4)),
+    accurate_aspects=(Fraction(1), Fraction(1, 4)),
     batch=4,
     batched_sizes=(),
     polynomial_dtypes=("float32",),
@@ -110,6 +114,7 @@ FULL = Config(
     polynomial_sizes=(256, 512, 1024, 2048),
     accurate_sizes=(256, 512, 1024),
     aspects=(Fraction(1), Fraction(4), Fraction(1, 4)),
+    accurate_aspects=(Fraction(1), Fraction(1, 4)),
     batch=8,
     batched_sizes=(256,),
     polynomial_dtypes=("float32", "bfloat16"),
@@ -119,7 +124,7 @@ FULL = Config(
     inputs=3,
     cond=1e3,
     optimizer_layers=12,
-    optimizer_repeats=5,
+    optimizer_repeats=3,
 )
 """The default run, sized for a 2-core CPU (about 20 minutes); pass ``--sizes`` for more."""
 

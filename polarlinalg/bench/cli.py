@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dtypes", type=_csv, help="comma-separated dtypes among float32,float64,bfloat16"
     )
     parser.add_argument("--sizes", type=_sizes, help="long sides, e.g. 256,512,1024")
-    parser.add_argument("--aspects", type=_aspects, help="ratios n/m, e.g. 1,4,1/4")
+    parser.add_argument("--aspects", type=_aspects, help="ratios n/m, e.g. 1,4,1/4 (all methods)")
     parser.add_argument(
         "--batch", type=_nonnegative_int, help="stack depth of the batched cases (0 or 1: none)"
     )
@@ -125,6 +125,8 @@ def _config(args: argparse.Namespace) -> Any:
     if args.dtypes is not None:
         changes["polynomial_dtypes"] = tuple(d for d in args.dtypes if d in DTYPES)
         changes["accurate_dtypes"] = tuple(d for d in args.dtypes if d in DTYPES[:2])
+    if args.aspects is not None:
+        changes["accurate_aspects"] = tuple(args.aspects)
     for name in ("aspects", "batch", "repeats", "warmup", "cond"):
         value = getattr(args, name)
         if value is not None:

@@ -247,6 +247,10 @@ class FloorTimer:
         """Return ``(seconds, flops)`` of ``ops``: the sum of their median times and counts."""
         return sum(self.time(op).median for op in ops), sum(flops(op) for op in ops)
 
+    def floor_min(self, ops: Sequence[Op]) -> float:
+        """Return the sum of the operations' fastest times (less sensitive to contention)."""
+        return sum(self.time(op).minimum for op in ops)
+
 
 def _jit_for(backend: Any) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
     """``jax.jit`` for JAX backends (one compiled function per operation), identity otherwise."""

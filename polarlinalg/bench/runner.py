@@ -111,6 +111,7 @@ def run_matrix(
     families = _families(methods)
     sizes = {"polynomial": config.polynomial_sizes, "accurate": config.accurate_sizes}
     dtypes = {"polynomial": config.polynomial_dtypes, "accurate": config.accurate_dtypes}
+    aspects = {"polynomial": config.aspects, "accurate": config.accurate_aspects}
     for backend in backends:
         for family, names in families.items():
             if not names:
@@ -119,7 +120,7 @@ def run_matrix(
             if anchors:
                 candidates += anchors_for(backend, family)
             cases = cases_for(
-                sizes[family], config.aspects, dtypes[family], config.batch, config.batched_sizes
+                sizes[family], aspects[family], dtypes[family], config.batch, config.batched_sizes
             )
             timers: dict[str, FloorTimer] = {}
             for case in cases:
@@ -172,6 +173,7 @@ def _row(
     acc = accuracy(backend, xs[0], cand.fn(xs[0]), ref)
     ops = cand.ops(case, xs[0])
     floor_s, floor_flops = timer.floor(ops)
+    floor_min_s = timer.floor_min(ops)
     row = {
         "backend": backend.name,
         "device": backend.device_name,
@@ -192,6 +194,7 @@ def _row(
         "floor_flops": floor_flops,
         "floor_ops": _op_summary(ops),
         "time_over_floor": timing.median / floor_s if floor_s > 0 else None,
+        "time_over_floor_min": timing.minimum / floor_min_s if floor_min_s > 0 else None,
         "gflops": floor_flops / timing.median / 1e9,
         "floor_gflops": floor_flops / floor_s / 1e9 if floor_s > 0 else None,
         "timestamp": time.time(),

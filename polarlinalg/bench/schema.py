@@ -52,6 +52,7 @@ ROW_KEYS: dict[str, tuple[type, ...]] = {
     "floor_flops": _NUM,
     "floor_ops": (str,),
     "time_over_floor": _NUM,
+    "time_over_floor_min": _NUM,
     "gflops": _NUM,
 }
 """Every matrix row has these keys, with values of these types."""

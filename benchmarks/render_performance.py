@@ -1,0 +1,130 @@
+"""Render docs/performance.md tables and PNG figures from a ``polarlinalg bench`` JSON.
+
+The page keeps its hand-written preface (machine, how to reproduce, the reasons
+behind missed targets); everything between the two marker lines below is
+replaced by tables generated from the JSON, and the figures are written next
+to the page::
+
+    <!-- BEGIN GENERATED: polarlinalg bench -->
+    <!-- END GENERATED: polarlinalg bench -->
+
+Usage::
+
+    polarlinalg bench --json benchmarks/results/cpu.json
+    python benchmarks/render_performance.py benchmarks/results/cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from polarlinalg.bench import schema
+from polarlinalg.bench.plots import write_plots
+from polarlinalg.bench.report import matrix_table, step_table, targets_table
+
+BEGIN = "<!-- BEGIN GENERATED: polarlinalg bench -->"
+END = "<!-- END GENERATED: polarlinalg bench -->"
+FAMILY_TITLES = {
+    "polynomial": "Newton–Schulz family (polarlinalg.orthogonalize) and its anchors",
+    "accurate": "Accurate methods (polarlinalg.polar) and their anchors",
+}
+
+
+def _metadata(result: dict) -> str:
+    meta = result["metadata"]
+    versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    config = meta["config"]
+    gpus = ", ".join(meta.get("gpus") or []) or "none"
+    return (
+        f"- Machine: {meta['cpu']}, {meta['cores']} cores; GPUs: {gpus}.\n"
+        f"- Versions: {versions}.\n"
+        f"- Date: {meta['date']} (commit {meta.get('git_commit') or 'unknown'}); "
+        f"wall time {meta.get('wall_s', 0) / 60:.1f} min.\n"
+        f"- Load average (1, 5, 15 min) at start {meta['loadavg_start']}, at end "
+        f"{meta['loadavg_end']} (the machine is shared; a load above the core count means "
+        "the timings include contention).\n"
+        f"- Command: `{meta.get('command', 'polarlinalg bench')}`; median of "
+        f"{config['repeats']} timed calls after {config['warmup']} warm-up call(s), "
+        f"{config['inputs']} inputs rotated, condition number {config['cond']:g}.\n"
+    )
+
+
+def _figures(paths: list[Path], page: Path) -> str:
+    lines = []
+    for path in paths:
+        rel = os.path.relpath(path, page.parent).replace(os.sep, "/")
+        lines.append(f"![{path.stem.replace('_', ' ')}]({rel})")
+    return "\n\n".join(lines) + "\n"
+
+
+def render(result: dict, page: Path, images: Path) -> str:
+    """Return the generated Markdown for ``result`` (figures written into ``images``)."""
+    schema.check(result)
+    parts = [
+        "### Run\n",
+        _metadata(result),
+        "### Targets\n",
+        "Ratios measured side by side in this run (`met` is `not measured` where this run has "
+        "no rows for it, e.g. every GPU target on a CPU-only machine).\n",
+        targets_table(result["targets"]),
+    ]
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for r in result["rows"]:
+        groups.setdefault((r["family"], r["backend"], r["dtype"]), []).append(r)
+    for family in ("polynomial", "accurate"):
+        keys = [k for k in groups if k[0] == family]
+        if not keys:
+            continue
+        parts.append(f"### {FAMILY_TITLES[family]}\n")
+        for key in keys:
+            _, backend, dtype = key
+            parts.append(f"#### {backend} ({groups[key][0]['device']}), {dtype}\n")
+            parts.append(matrix_table(groups[key]))
+    for record in result["optimizer_steps"]:
+        parts.append(
+            f"### Optimizer step, {record['backend']} ({record['device']}): {record['layers']} "
+            f"GPT-2-small layers, {record['matrices']} matrices, "
+            f"{record['parameters'] / 1e6:.1f}M parameters\n"
+        )
+        parts.append(step_table(record))
+    if result["skipped"]:
+        parts.append("### Not measured in this run\n")
+        parts.append(
+            "\n".join(
+                f"- {s['backend']} {s['dtype']} {s['shape']} {s['candidate']}: {s['reason']}"
+                for s in result["skipped"]
+            )
+            + "\n"
+        )
+    paths = write_plots(result["rows"], images)
+    if paths:
+        parts.append("### Figures\n")
+        parts.append(_figures(paths, page))
+    return "\n".join(parts)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("json", type=Path, help="a polarlinalg bench --json file")
+    parser.add_argument("--page", type=Path, default=Path("docs/performance.md"))
+    parser.add_argument("--images", type=Path, default=Path("docs/img/bench"))
+    args = parser.parse_args()
+    result = json.loads(args.json.read_text(encoding="utf-8"))
+    text = args.page.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        print(f"{args.page} lacks the marker lines {BEGIN!r} and {END!r}", file=sys.stderr)
+        return 2
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    body = render(result, args.page, args.images)
+    args.page.write_text(f"{head}{BEGIN}\n\n{body}\n{END}{tail}", encoding="utf-8")
+    print(f"wrote {args.page} and the figures in {args.images}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
