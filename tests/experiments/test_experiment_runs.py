@@ -1,0 +1,218 @@
+"""polarlinalg experiment: arms, runner, report and the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+from support import to_f64
+
+from polarlinalg.cli import main as top_main
+from polarlinalg.experiments import cli, report
+from polarlinalg.experiments.arms import ARMS, Arm, default_arms, make_stepper
+from polarlinalg.experiments.runner import run_arm
+from polarlinalg.problems import LogisticRegression, MatrixCompletion, QuadraticRegression
+
+QUICK = cli.PROBLEMS["quadratic"]
+
+
+def _quick_quadratic(**kw):
+    return QuadraticRegression(**QUICK.quick_sizes, **kw)
+
+
+def test_paper_mechanism_polargrad_beats_muon_on_the_quick_quadratic():
+    """Nuclear-norm scaling: PolarGrad keeps converging where Muon's unscaled step stalls."""
+    prob = _quick_quadratic(dtype="float64")
+    arms = {a.name: a for a in default_arms("quadratic")}
+    steps = QUICK.quick_steps
+    polargrad = run_arm(
+        prob, arms["polargrad-qdwh"].with_lr(QUICK.quick_lr["polargrad-qdwh"]), steps=steps
+    )
+    momentum = run_arm(
+        prob,
+        arms["polargradm-momentum-first"].with_lr(QUICK.quick_lr["polargradm-momentum-first"]),
+        steps=steps,
+    )
+    muon = run_arm(prob, arms["muon-qdwh"], steps=steps)
+    gap = {t.arm: t.columns["gap"][-1] for t in (polargrad, momentum, muon)}
+    assert not any(t.diverged for t in (polargrad, momentum, muon))
+    assert gap["polargrad-qdwh"] < gap["muon-qdwh"]
+    assert gap["polargradm-momentum-first"] < 1e-3 * gap["muon-qdwh"]
+    # Muon's step has a fixed size: its gap stalls; PolarGrad's keeps shrinking.
+    tail = muon.columns["gap"][-100:]
+    assert tail.min() > 0.5 * tail.max()
+    assert polargrad.columns["gap"][-1] < 0.5 * polargrad.columns["gap"][-100]
+
+
+def test_every_arm_steps_on_its_problem():
+    problems = {
+        "quadratic": QuadraticRegression(m=12, n=4, p=20, q=7, dtype="float64"),
+        "logistic": LogisticRegression(m=10, n=4, samples=40, q=6, batch_size=8, dtype="float64"),
+        "completion": MatrixCompletion(m=14, n=9, rank=2, observed=0.5, dtype="float64"),
+    }
+    for name, arms in ARMS.items():
+        for arm in arms:
+            trace = run_arm(problems[name], arm.with_lr(arm.lr * 1e-3), steps=2)
+            assert trace.columns["step"].tolist() == [0, 1, 2], (name, arm.name)
+            assert np.all(np.isfinite(trace.columns["loss"])), (name, arm.name)
+            assert trace.columns["time"][0] == 0 and trace.columns["time"][-1] > 0
+
+
+def test_trajectory_agrees_across_backends(backend):
+    """Three steps of PolarGrad, PolarGradM, Muon (NS), Adam and Newton on every backend."""
+    if backend.dtype("float64") is None:
+        pytest.skip("no float64")
+    kw = {"m": 12, "n": 4, "p": 20, "q": 7, "seed": 5, "dtype": "float64"}
+    prob = QuadraticRegression(xp=backend.xp, device=backend.device, **kw)
+    ref = QuadraticRegression(**kw)
+    names = ["polargrad-qdwh", "polargradm-polar-first", "muon-ns", "adam", "newton"]
+    for arm in default_arms("quadratic", names):
+        arm = arm.with_lr(arm.lr * (1e2 if arm.name.startswith("polargrad") else 1))
+        ours = run_arm(prob, arm, steps=3)
+        theirs = run_arm(ref, arm, steps=3)
+        np.testing.assert_allclose(ours.columns["gap"], theirs.columns["gap"], rtol=1e-9)
+        np.testing.assert_allclose(
+            ours.columns["grad_cond_X"], theirs.columns["grad_cond_X"], rtol=1e-7
+        )
+        stepper = make_stepper(arm, prob)
+        params = prob.init_params()
+        params, _ = stepper.step(params, None, stepper.init(params))
+        ref_stepper = make_stepper(arm, ref)
+        ref_params = ref.init_params()
+        ref_params, _ = ref_stepper.step(ref_params, None, ref_stepper.init(ref_params))
+        np.testing.assert_allclose(to_f64(backend, params["X"]), ref_params["X"], rtol=1e-10)
+
+
+def test_alternating_descent_updates_y_at_the_new_x():
+    prob = MatrixCompletion(m=14, n=9, rank=2, observed=0.5, dtype="float64")
+    arm = default_arms("completion", ["altgd"])[0]
+    stepper = make_stepper(arm, prob)
+    params = prob.init_params()
+    new, _ = stepper.step(params, None, stepper.init(params))
+    x = params["X"] - arm.lr * prob.grads(params)["X"]
+    y = params["Y"] - arm.lr * prob.grads({"X": x, "Y": params["Y"]})["Y"]
+    np.testing.assert_allclose(new["X"], x)
+    np.testing.assert_allclose(new["Y"], y)
+
+
+def test_step_decay_schedule():
+    arm = Arm("a", "A", "adam", 1.0, (25, 0.5))
+    assert [arm.learning_rate(k) for k in (0, 24, 25, 50, 74)] == [1.0, 1.0, 0.5, 0.25, 0.25]
+    assert Arm("b", "B", "adam", 1.0).learning_rate(10**6) == 1.0
+    with pytest.raises(ValueError, match="decay"):
+        Arm("c", "C", "adam", 1.0, (0, 0.5))
+    with pytest.raises(ValueError, match="lr must be positive"):
+        Arm("d", "D", "adam", 0.0)
+    with pytest.raises(ValueError, match="kind"):
+        Arm("e", "E", "sgd", 1.0)
+
+
+def test_divergence_is_recorded_not_raised():
+    prob = QuadraticRegression(m=12, n=4, p=20, q=7, dtype="float64")
+    arm = default_arms("quadratic", ["polargrad-qdwh"])[0].with_lr(1.0)
+    trace = run_arm(prob, arm, steps=200)
+    assert trace.diverged and trace.steps < 200
+    rows = report.summarize([trace], 1e-3)
+    assert rows[0].diverged == 1 and math.isinf(rows[0].final)
+    assert "diverged" in report.format_table(rows, 1e-3)
+
+
+def test_wrong_baseline_for_problem():
+    prob = MatrixCompletion(m=14, n=9, rank=2, dtype="float64")
+    with pytest.raises(ValueError, match="quadratic"):
+        make_stepper(default_arms("quadratic", ["newton"])[0], prob)
+    quad = QuadraticRegression(m=12, n=4, p=20, q=7, dtype="float64")
+    with pytest.raises(ValueError, match="two factors"):
+        make_stepper(default_arms("completion", ["altgd"])[0], quad)
+    with pytest.raises(ValueError, match="unknown arm"):
+        default_arms("quadratic", ["altgd"])
+    with pytest.raises(ValueError, match="unknown problem"):
+        default_arms("sudoku")
+
+
+@pytest.mark.parametrize(
+    ("problem", "arms", "metric"),
+    [
+        ("quadratic", "polargrad-qdwh,muon-ns,newton", "gap"),
+        ("logistic", "polarsgd-qdwh-decay,adam", "loss"),
+        ("completion", "polargradm-polar-first,altgd", "gap"),
+    ],
+)
+def test_quick_command_writes_its_files(tmp_path, capsys, problem, arms, metric):
+    out = tmp_path / problem
+    args = ["experiment", problem, "--quick", "--steps", "12", "--arms", arms, "--seeds", "1,2"]
+    status = top_main([*args, "--log-every", "5", "--out", str(out), "--no-progress"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    for name in arms.split(","):
+        label = next(a.label for a in ARMS[problem] if a.name == name)
+        assert label in printed
+    assert (out / f"{problem}.png").stat().st_size > 10_000
+    document = json.loads((out / f"{problem}.json").read_text())
+    assert document["meta"]["problem"] == problem and document["meta"]["quick"] is True
+    assert document["meta"]["steps"] == 12 and document["meta"]["seeds"] == [1, 2]
+    assert len(document["runs"]) == 2 * len(arms.split(","))
+    assert {r["metric"] for r in document["summary"]} == {metric}
+    assert document["runs"][0]["columns"]["step"] == [0, 5, 10, 12]
+    with (out / f"{problem}.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 * len(document["runs"])
+    assert {"grad_cond_X", "grad_nuc_X", "gap", "loss", "time"} <= set(rows[0])
+    assert "|" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize("backend_name", ["torch", "jax"])
+def test_command_on_other_backends(tmp_path, backend_name):
+    pytest.importorskip(backend_name)
+    out = tmp_path / backend_name
+    status = cli.main(
+        [
+            "quadratic",
+            "--quick",
+            "--backend",
+            backend_name,
+            "--steps",
+            "4",
+            "--arms",
+            "polargrad-qdwh,muon-ns,adam",
+            "--no-plot",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
+    assert status == 0
+    document = json.loads((out / "quadratic.json").read_text())
+    assert document["meta"]["backend"] == backend_name
+    assert all(np.isfinite(r["columns"]["gap"]).all() for r in document["runs"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["quadratic", "--arms", "nope"], "unknown arm"),
+        (["quadratic", "--steps", "0"], "--steps must be positive"),
+        (["quadratic", "--lr", "adam=0.1", "--arms", "newton"], "not being run"),
+        (["quadratic", "--size", "zz=3", "--steps", "1"], "bad --size"),
+        (["quadratic", "--backend", "cupy"], "GPU only"),
+        (["quadratic", "--backend", "numpy", "--device", "cuda"], "CPU only"),
+    ],
+)
+def test_bad_command_lines(tmp_path, capsys, argv, message):
+    assert cli.main([*argv, "--out", str(tmp_path), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_list_arms(capsys):
+    assert cli.main(["completion", "--list-arms"]) == 0
+    assert "altgd" in capsys.readouterr().out
+
+
+def test_bad_argument_syntax():
+    with pytest.raises(SystemExit):
+        cli.main(["quadratic", "--lr", "adam"])
+    with pytest.raises(SystemExit):
+        cli.main(["sudoku"])
