@@ -18,6 +18,11 @@ method.  Everything is jit-able and works under ``optax.inject_hyperparams``;
 integer hyper-parameters that shape the computation (``steps``, ``ns_steps``)
 must then be listed in ``static_args``.
 
+Under ``jax.set_mesh(mesh)`` with parameters sharded over the mesh
+(``NamedSharding``), the matrices of one shape are orthogonalised as a batch
+sharded over the devices, whole matrices per device (see
+``docs/distributed.md``); the results are those of the single-device run.
+
 Layout: flax and optax store a dense kernel as ``(fan_in, fan_out)``, so the
 ``"shape"`` scale here defaults to ``layout="in_out"``
 (``√max(1, n/m)`` for an ``m × n`` kernel), the transpose of the PyTorch
@@ -37,6 +42,7 @@ import numpy as np
 import optax
 
 from polarlinalg._coefficients import COEFFICIENTS
+from polarlinalg._distributed import jax_layout
 from polarlinalg._rules import PolarGradRule, as_matrices, polargrad_direction
 from polarlinalg._rules.hyperparams import check_lr, check_pair, check_weight_decay
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_polar_settings
@@ -95,7 +101,8 @@ def _transformation(
                 )
         mu = None
         if has_buffer:
-            mu = jax.tree.map(lambda p: jnp.zeros(p.shape, dtype=mu_dtype or p.dtype), params)
+            # zeros_like: the buffer of a sharded parameter is sharded like it
+            mu = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=mu_dtype or p.dtype), params)
         return ScaleByPolarGradState(count=jnp.zeros([], jnp.int32), mu=mu)
 
     def update_fn(
@@ -103,6 +110,13 @@ def _transformation(
     ) -> tuple[Any, ScaleByPolarGradState]:
         del params
         count = optax.safe_increment(state.count)
+        mesh = jax_layout.active_mesh()
+        if mesh is not None:  # under jax.set_mesh: whole matrices per device
+            leaves, treedef = jax.tree.flatten(updates)
+            bufs = None if state.mu is None else treedef.flatten_up_to(state.mu)
+            new, bufs = jax_layout.layout_update(rule_of, leaves, bufs, count, mesh)
+            mu = None if bufs is None else treedef.unflatten(bufs)
+            return treedef.unflatten(new), ScaleByPolarGradState(count=count, mu=mu)
         if state.mu is None:
             new = jax.tree.map(lambda g: _polargrad_update(rule_of, g, None, count)[0], updates)
             return new, ScaleByPolarGradState(count=count, mu=None)
