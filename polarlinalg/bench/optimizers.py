@@ -184,7 +184,7 @@ def run_optimizers(
     backend: Any,
     layers: int,
     repeats: int,
-    warmup: int = 2,
+    warmup: int = 1,
     progress: Callable[[str], None] = lambda line: None,
     shapes: Sequence[tuple[int, int]] | None = None,
 ) -> dict:
