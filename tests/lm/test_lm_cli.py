@@ -75,3 +75,14 @@ def test_quick_run_writes_results(tmp_path, capsys):
     assert "| `adamw` |" in (out / "summary.md").read_text(encoding="utf-8")
     assert (out / "loss_vs_steps.png").read_bytes()[:4] == b"\x89PNG"
     assert "val loss" in capsys.readouterr().out
+
+    # read back and merged into another directory: the same table and logs
+    merged = tmp_path / "merged"
+    assert main(["--merge", str(out), "--out", str(merged), "--no-plots"]) == 0
+    assert (merged / "summary.md").read_text() == (out / "summary.md").read_text()
+    assert (merged / "log.csv").read_text() == (out / "log.csv").read_text()
+    again = json.loads((merged / "runs.json").read_text(encoding="utf-8"))
+    assert again["runs"] == runs["runs"] and again["preset"] == runs["preset"]
+    with pytest.raises(SystemExit):
+        main(["--merge", str(out), str(out), "--out", str(tmp_path / "twice")])
+    assert "appears in more than one directory" in capsys.readouterr().err

@@ -5,6 +5,7 @@
     polarlinalg experiment lm --preset tiny --seeds 0,1 --out results/lm
     polarlinalg experiment lm --preset gpu --arms adamw,polargradm_embed_head --device cuda
     polarlinalg experiment lm --quick --out /tmp/lm      # a few small steps of every arm
+    polarlinalg experiment lm --merge run-a run-b --out all   # one report from several
 
 Learning rates come from the preset; ``--lr ROLE=VALUE`` (repeatable) sets one
 role for every arm that uses it (roles: ``adamw``, ``muon``,
@@ -117,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cache-dir", default=None, help="corpus cache (default ~/.cache/polarlinalg/lm)"
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="DIR",
+        help="train nothing: combine these results directories (same preset) into --out",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -126,6 +133,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark with command-line arguments ``argv``; return the exit status."""
     parser = _parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.merge:
+        from polarlinalg.experiments.lm.report import merge_results
+
+        try:
+            written = merge_results(args.merge, args.out, plots=not args.no_plots)
+        except ValueError as exc:
+            parser.error(f"--merge: {exc}")
+        print(f"wrote {', '.join(str(p) for p in written)}")
+        return 0
     try:
         arms = [get_arm(name) for name in args.arms]
     except ValueError as exc:

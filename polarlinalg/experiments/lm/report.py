@@ -11,6 +11,10 @@
   over seeds) of the final validation loss, tokens/s and optimizer share;
 - ``loss_vs_steps.png``, ``loss_vs_time.png``, ``grad_condition.png``.
 
+:func:`read_results` reads such a directory back and :func:`merge_results`
+combines several (arms run in separate processes or on separate machines)
+into one report.
+
 Only the plots need matplotlib (``pip install polarlinalg[experiments]``).
 """
 
@@ -28,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from polarlinalg.experiments.lm.arms import ARMS
+from polarlinalg.experiments.lm.results import RunResult
 
-__all__ = ["LOG_COLUMNS", "summarize", "write_results"]
+__all__ = ["LOG_COLUMNS", "merge_results", "read_results", "summarize", "write_results"]
 
 LOG_COLUMNS = (
     "arm",
@@ -125,10 +130,12 @@ def write_results(
     corpus_meta: dict[str, Any],
     device: str,
     plots: bool = True,
+    environment: dict[str, Any] | None = None,
 ) -> list[Path]:
     """Write the files listed in the module docstring to ``out``; return their paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    preset_dict = preset if isinstance(preset, dict) else dataclasses.asdict(preset)
     written = []
     log_path = out / "log.csv"
     with log_path.open("w", newline="", encoding="utf-8") as fh:
@@ -140,9 +147,9 @@ def write_results(
     written.append(log_path)
     rows = summarize(results)
     runs = {
-        "preset": dataclasses.asdict(preset),
+        "preset": preset_dict,
         "corpus": {k: v for k, v in corpus_meta.items() if k != "val_file_list"},
-        "environment": _environment(device),
+        "environment": environment if environment is not None else _environment(device),
         "runs": [
             {
                 "arm": r.arm,
@@ -177,6 +184,74 @@ def write_results(
     if plots:
         written.extend(_plot(out, results))
     return written
+
+
+def read_results(directory: str | Path) -> tuple[dict[str, Any], list[RunResult]]:
+    """Read a directory written by :func:`write_results`; return ``(runs.json, results)``."""
+    directory = Path(directory)
+    runs_path, log_path = directory / "runs.json", directory / "log.csv"
+    for path in (runs_path, log_path):
+        if not path.is_file():
+            raise ValueError(f"{str(directory)!r} holds no {path.name}; is it a results directory?")
+    info = json.loads(runs_path.read_text(encoding="utf-8"))
+    logs: dict[tuple[str, int], list[dict[str, float]]] = {}
+    with log_path.open(newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            key = (row.pop("arm"), int(row.pop("seed")))
+            entry = {k: float(v) for k, v in row.items() if v != ""}
+            entry["step"] = int(entry["step"])
+            logs.setdefault(key, []).append(entry)
+    results = []
+    for run in info["runs"]:
+        results.append(
+            RunResult(
+                arm=run["arm"],
+                seed=run["seed"],
+                lrs=run["lrs"],
+                log=logs.get((run["arm"], run["seed"]), []),
+                final_val_loss=run["final_val_loss"],
+                train_time=run["train_time_s"],
+                opt_time=run["opt_time_s"],
+                tokens=round(run["tokens_per_s"] * run["train_time_s"]),
+                diverged=run["diverged"],
+            )
+        )
+    return info, results
+
+
+def merge_results(
+    directories: Sequence[str | Path], out: str | Path, *, plots: bool = True
+) -> list[Path]:
+    """Combine result directories of the same preset into one report in ``out``.
+
+    Raises ValueError when the presets differ or an (arm, seed) pair repeats.
+    """
+    if not directories:
+        raise ValueError("directories must name at least one results directory")
+    infos, results = [], []
+    for directory in directories:
+        info, runs = read_results(directory)
+        if infos and info["preset"] != infos[0]["preset"]:
+            raise ValueError(
+                f"{str(directory)!r} was run with another preset than {str(directories[0])!r}"
+            )
+        infos.append(info)
+        results.extend(runs)
+    seen = set()
+    for r in results:
+        if (r.arm, r.seed) in seen:
+            raise ValueError(f"arm {r.arm!r} seed {r.seed} appears in more than one directory")
+        seen.add((r.arm, r.seed))
+    first = infos[0]
+    return write_results(
+        out,
+        results,
+        preset=first["preset"],
+        corpus_meta=first["corpus"],
+        device=first["environment"].get("device", ""),
+        plots=plots,
+        environment={**first["environment"], "merged_from": [str(d) for d in directories]},
+    )
 
 
 def _smooth(values: list[float], width: int) -> list[float]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,40 +25,11 @@ from polarlinalg.experiments.lm.arms import Arm, build_optimizers
 from polarlinalg.experiments.lm.data import Corpus, TokenWindows
 from polarlinalg.experiments.lm.model import GPT, GPTConfig
 from polarlinalg.experiments.lm.presets import Preset
+from polarlinalg.experiments.lm.results import RunResult
 
 torch = require_torch()
 
-__all__ = ["RunResult", "gradient_stats", "lr_factor", "resolve_device", "train_run"]
-
-
-@dataclass
-class RunResult:
-    """What one run produced.
-
-    ``log`` has one dict per step: ``step`` (1-based), ``time`` (cumulative
-    ``train_time``), ``lr_factor``, ``train_loss`` and, where measured,
-    ``val_loss``, ``kappa_embed``, ``kappa_head``, ``nuc_embed``, ``nuc_head``.
-    """
-
-    arm: str
-    seed: int
-    lrs: dict[str, float]
-    log: list[dict[str, float]] = field(default_factory=list)
-    final_val_loss: float = math.nan
-    train_time: float = 0.0
-    opt_time: float = 0.0
-    tokens: int = 0
-    diverged: bool = False
-
-    @property
-    def tokens_per_s(self) -> float:
-        """Training tokens per second of ``train_time``."""
-        return self.tokens / self.train_time if self.train_time > 0 else math.nan
-
-    @property
-    def opt_share(self) -> float:
-        """The optimizer step's share of ``train_time``."""
-        return self.opt_time / self.train_time if self.train_time > 0 else math.nan
+__all__ = ["gradient_stats", "lr_factor", "resolve_device", "train_run"]
 
 
 def resolve_device(name: str) -> Any:
