@@ -21,6 +21,16 @@ any polar method and coefficient schedule.
 State for bfloat16/float16 parameters is kept in float32, and stays float32
 through ``state_dict``/``load_state_dict`` (PyTorch's loader would cast it to
 the parameter dtype).
+
+Across processes (an initialised ``torch.distributed`` process group) the
+same optimizers share the orthogonalisation between the ranks, one owner per
+matrix: DTensor parameters sharded on dimension 0 (FSDP2's ``fully_shard``)
+are assembled on their owner by an all-to-all and sent back as rows, with the
+momentum sharded like the parameter; plain parameters (DistributedDataParallel
+replicas) are orthogonalised by their owner and all-gathered.  Results equal
+the single-process optimizer's.  A param group with ``"distributed": False``
+keeps its plain parameters on the single-process path (every rank computes
+everything, no collective).  See ``docs/distributed.md``.
 """
 
 from __future__ import annotations
