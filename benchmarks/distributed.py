@@ -12,8 +12,10 @@ optimizer step alone (no forward or backward pass):
 * ``fsdp``: DTensor parameters sharded on dim 0 (what ``fully_shard`` leaves):
   two all-to-alls per step.
 
-The share spent in communication is the time inside the collectives,
-waiting for the slowest rank included.  Each process uses ``--threads`` threads.
+The share spent in communication is the time inside the collectives; a
+barrier before each one measures apart the time spent waiting for slower
+ranks (imbalance, or on a shared machine, other processes).  Each process
+uses ``--threads`` threads.
 
 Usage::
 
@@ -56,23 +58,28 @@ def make_optimizer(name: str, params):
 
 
 class CommTimer:
-    """Accumulate the wall time spent inside the collectives the optimizer calls."""
+    """Time the collectives the optimizer calls, apart from waiting for the other ranks.
+
+    A barrier before each collective absorbs the wait for slower ranks
+    (``wait``); the collective after it is the transfer (``seconds``).
+    """
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        self.calls = 0
-        self._originals = {}
+        self.wait = 0.0
 
     def install(self) -> None:
+        barrier = dist.barrier
         for name in ("all_to_all_single", "all_gather", "all_reduce"):
             original = getattr(dist, name)
-            self._originals[name] = original
 
             def timed(*args, _original=original, **kwargs):
                 start = time.perf_counter()
+                barrier(group=kwargs.get("group"))
+                ready = time.perf_counter()
                 out = _original(*args, **kwargs)
-                self.seconds += time.perf_counter() - start
-                self.calls += 1
+                self.wait += ready - start
+                self.seconds += time.perf_counter() - ready
                 return out
 
             setattr(dist, name, timed)
@@ -118,16 +125,17 @@ def measure(mode, world, rank, args) -> dict:
     if world > 1:
         timer.install()
         dist.barrier()
-    times, comm = [], []
+    times, comm, wait = [], [], []
     for _ in range(args.steps):
-        before = timer.seconds
+        before, waited = timer.seconds, timer.wait
         start = time.perf_counter()
         opt.step()
         if world > 1:
             dist.barrier()
         times.append(time.perf_counter() - start)
         comm.append(timer.seconds - before)
-    return {"step_s": times, "comm_s": comm}
+        wait.append(timer.wait - waited)
+    return {"step_s": times, "comm_s": comm, "wait_s": wait}
 
 
 def _worker(rank, world, mode, store, args, out):
@@ -164,16 +172,22 @@ def run(mode, world, args) -> dict:
         statistics.mean(r["comm_s"][i] for r in per_rank) for i in range(args.steps)
     )
     element = 4  # float32 payloads (Muon's momentum, hence M̃ and the direction, are float32)
-    busy = [  # time outside the collectives, per rank: the spread shows the imbalance
-        statistics.median(s - c for s, c in zip(r["step_s"], r["comm_s"], strict=True))
+    busy = [  # time outside collectives and waits, per rank: the spread shows the imbalance
+        statistics.median(
+            s - c - w for s, c, w in zip(r["step_s"], r["comm_s"], r["wait_s"], strict=True)
+        )
         for r in per_rank
     ]
+    wait = statistics.median(
+        statistics.mean(r["wait_s"][i] for r in per_rank) for i in range(args.steps)
+    )
     return {
         "mode": mode if world > 1 else "1 process",
         "world": world,
         "step_s": step,
         "comm_s": comm,
         "comm_share": comm / step,
+        "wait_s": wait,
         "compute_s_min": min(busy),
         "compute_s_max": max(busy),
         "recv_mb_per_rank": volume_bytes(mode, world, args.layers, element) / 1e6,
@@ -198,6 +212,7 @@ def main() -> None:
             print(
                 f"{row['mode']:>9} {world} proc: step {row['step_s']:.3f} s, "
                 f"communication {row['comm_s']:.3f} s ({100 * row['comm_share']:.0f} %), "
+                f"waiting for other ranks {row['wait_s']:.2f} s, "
                 f"compute per rank {row['compute_s_min']:.2f}-{row['compute_s_max']:.2f} s, "
                 f"receives {row['recv_mb_per_rank']:.1f} MB/rank",
                 flush=True,
