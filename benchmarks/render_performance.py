@@ -8,10 +8,12 @@ to the page::
     <!-- BEGIN GENERATED: polarlinalg bench -->
     <!-- END GENERATED: polarlinalg bench -->
 
-Usage::
+Several JSON files (e.g. one run per backend) are merged: their rows and
+optimizer steps are concatenated, the targets are checked again on all rows,
+and the run section lists every run's machine, date and load.  Usage::
 
-    polarlinalg bench --json benchmarks/results/cpu.json
-    python benchmarks/render_performance.py benchmarks/results/cpu.json
+    polarlinalg bench --backends torch --json benchmarks/results/cpu-torch.json
+    python benchmarks/render_performance.py benchmarks/results/cpu-*.json
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from polarlinalg.bench import schema
 from polarlinalg.bench.plots import write_plots
 from polarlinalg.bench.report import matrix_table, step_table, targets_table
+from polarlinalg.bench.targets import check_targets
 
 BEGIN = "<!-- BEGIN GENERATED: polarlinalg bench -->"
 END = "<!-- END GENERATED: polarlinalg bench -->"
@@ -34,12 +37,12 @@ FAMILY_TITLES = {
 }
 
 
-def _metadata(result: dict) -> str:
-    meta = result["metadata"]
+def _metadata(meta: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
     config = meta["config"]
     gpus = ", ".join(meta.get("gpus") or []) or "none"
     return (
+        f"- Backends: {', '.join(meta.get('backends', []))}.\n"
         f"- Machine: {meta['cpu']}, {meta['cores']} cores; GPUs: {gpus}.\n"
         f"- Versions: {versions}.\n"
         f"- Date: {meta['date']} (commit {meta.get('git_commit') or 'unknown'}); "
@@ -61,12 +64,27 @@ def _figures(paths: list[Path], page: Path) -> str:
     return "\n\n".join(lines) + "\n"
 
 
+def merge(results: list[dict]) -> dict:
+    """Return one result holding the rows and steps of ``results`` (targets checked again)."""
+    for result in results:
+        schema.check(result)
+    rows = [r for result in results for r in result["rows"]]
+    return {
+        "schema": schema.SCHEMA,
+        "runs": [result["metadata"] for result in results],
+        "rows": rows,
+        "skipped": [s for result in results for s in result["skipped"]],
+        "optimizer_steps": [s for result in results for s in result["optimizer_steps"]],
+        "targets": check_targets(rows),
+    }
+
+
 def render(result: dict, page: Path, images: Path) -> str:
-    """Return the generated Markdown for ``result`` (figures written into ``images``)."""
-    schema.check(result)
-    parts = [
-        "### Run\n",
-        _metadata(result),
+    """Return the generated Markdown for a merged result (figures written into ``images``)."""
+    parts = ["### Runs\n"]
+    for meta in result["runs"]:
+        parts.append(_metadata(meta))
+    parts += [
         "### Targets\n",
         "Ratios measured side by side in this run (`met` is `not measured` where this run has "
         "no rows for it, e.g. every GPU target on a CPU-only machine).\n",
@@ -109,11 +127,11 @@ def render(result: dict, page: Path, images: Path) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("json", type=Path, help="a polarlinalg bench --json file")
+    parser.add_argument("json", type=Path, nargs="+", help="polarlinalg bench --json files")
     parser.add_argument("--page", type=Path, default=Path("docs/performance.md"))
     parser.add_argument("--images", type=Path, default=Path("docs/img/bench"))
     args = parser.parse_args()
-    result = json.loads(args.json.read_text(encoding="utf-8"))
+    result = merge([json.loads(path.read_text(encoding="utf-8")) for path in args.json])
     text = args.page.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         print(f"{args.page} lacks the marker lines {BEGIN!r} and {END!r}", file=sys.stderr)
