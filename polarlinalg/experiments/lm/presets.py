@@ -23,10 +23,10 @@ __all__ = ["PRESETS", "Preset", "get_preset"]
 # Learning rates per role, the same for every arm that uses the role; chosen by the
 # sweep on `tiny` recorded in docs/lm.md.
 _TINY_LRS = {
-    "adamw": 3e-3,
-    "muon": 0.02,
-    "polargrad_hidden": 1e-3,
-    "polargrad_embed_head": 1e-2,
+    "adamw": 1e-3,
+    "muon": 0.1,
+    "polargrad_hidden": 3e-3,
+    "polargrad_embed_head": 3e-2,
 }
 
 
