@@ -252,7 +252,8 @@ def _config_dict(config: Any) -> dict:
     import dataclasses
 
     out = dataclasses.asdict(config)
-    out["aspects"] = [str(a) for a in config.aspects]
+    for key in ("aspects", "accurate_aspects"):
+        out[key] = [str(a) for a in out[key]]
     return out
 
 

@@ -73,7 +73,7 @@ def test_torch_and_jax_anchors(tmp_path):
         "--backends",
         "torch,jax",
         "--methods",
-        "polar_express,qdwh",
+        "polar_express,svd",
         "--dtypes",
         "float32",
     )
@@ -109,3 +109,27 @@ def test_bad_arguments_give_clear_errors(args, message, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "polarlinalg bench" in err
+
+
+def test_render_performance_page(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "benchmarks" / "render_performance.py"
+    spec = importlib.util.spec_from_file_location("render_performance", script)
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    out = tmp_path / "run.json"
+    assert main([*SMALL, "--backends", "numpy", "--methods", "qdwh", "--json", str(out)]) == 0
+    page = tmp_path / "docs" / "performance.md"
+    page.parent.mkdir()
+    page.write_text(f"# Perf\n\npreface\n\n{render.BEGIN}\nold\n{render.END}\n\ntail\n")
+    result = render.merge([json.loads(out.read_text())] * 2)
+    assert len(result["runs"]) == 2 and len(result["rows"]) > 0
+    body = render.render(result, page, tmp_path / "docs" / "img")
+    assert "scipy.linalg.polar" in body and "### Targets" in body
+    assert "](img/time_vs_size_numpy_float32.png)" in body
+    bad = json.loads(out.read_text())
+    del bad["rows"][0]["floor_s"]
+    with pytest.raises(ValueError, match="floor_s"):
+        render.merge([bad])
