@@ -24,6 +24,7 @@ __all__ = [
     "Summary",
     "format_table",
     "plot",
+    "read_json",
     "summarize",
     "write_csv",
     "write_json",
@@ -217,6 +218,23 @@ def write_json(
     return Path(path)
 
 
+def read_json(path: str | Path) -> tuple[list[Trace], dict[str, Any]]:
+    """Return ``(traces, meta)`` from a file written by :func:`write_json` (to re-plot it)."""
+    document = json.loads(Path(path).read_text(encoding="utf-8"))
+
+    def column(values: list[Any]) -> np.ndarray:
+        return np.asarray([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+
+    traces = []
+    for run in document["runs"]:
+        columns = {k: column(v) for k, v in run["columns"].items()}
+        columns["step"] = columns["step"].astype(np.int64)
+        traces.append(
+            Trace(run["problem"], run["arm"], run["label"], run["seed"], columns, run["diverged"])
+        )
+    return traces, document["meta"]
+
+
 def _median_curve(runs: Sequence[Trace], key: str) -> tuple[np.ndarray, np.ndarray]:
     shortest = min(len(r.columns["step"]) for r in runs)
     values = np.stack([r.columns[key][:shortest] for r in runs])
@@ -243,7 +261,8 @@ def plot(traces: Sequence[Trace], path: str | Path, title: str = "") -> Path:
     names = [k[len("grad_cond_") :] for k in traces[0].columns if k.startswith("grad_cond_")]
     metric, _ = _metric(traces[0])
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.8), constrained_layout=True)
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    tab20 = plt.get_cmap("tab20").colors  # dark shades first: 20 distinct colours
+    cycle = list(tab20[::2]) + list(tab20[1::2])
     for i, (arm, runs) in enumerate(groups.items()):
         color = cycle[i % len(cycle)]
         style = "--" if "decay" in arm else "-"
