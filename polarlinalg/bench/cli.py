@@ -231,7 +231,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict:
     metadata = machine_info()
     rows, skipped = _matrix_part(backends, methods, config, not args.no_anchors)
     steps = _optimizer_part(backends, config)
-    metadata["gpus"] = machine_info()["gpus"]  # the frameworks are imported by now
+    later = machine_info()  # the frameworks are imported by now
+    metadata["gpus"], metadata["threads"] = later["gpus"], later["threads"]
     metadata["loadavg_end"] = load_average()
     metadata["wall_s"] = time.perf_counter() - start
     metadata["command"] = "polarlinalg bench " + " ".join(argv)

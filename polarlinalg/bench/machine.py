@@ -9,7 +9,7 @@ import platform
 import subprocess
 from typing import Any
 
-__all__ = ["cpu_model", "load_average", "machine_info", "versions"]
+__all__ = ["cpu_model", "load_average", "machine_info", "threading_info", "versions"]
 
 _PACKAGES = (
     "polarlinalg",
@@ -83,6 +83,26 @@ def _gpus() -> list[str]:
     return []
 
 
+_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "XLA_FLAGS",
+    "CUDA_VISIBLE_DEVICES",
+)
+
+
+def threading_info() -> dict[str, Any]:
+    """Return the thread settings that shape CPU timings (environment, torch's pool)."""
+    import sys
+
+    out: dict[str, Any] = {k: os.environ[k] for k in _THREAD_VARIABLES if k in os.environ}
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        out["torch_threads"] = torch.get_num_threads()
+    return out
+
+
 def machine_info() -> dict[str, Any]:
     """Return the machine part of a run's metadata (taken when the run starts)."""
     return {
@@ -94,4 +114,5 @@ def machine_info() -> dict[str, Any]:
         "git_commit": _git_commit(),
         "versions": versions(),
         "loadavg_start": load_average(),
+        "threads": threading_info(),
     }
