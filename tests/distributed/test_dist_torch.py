@@ -1,8 +1,9 @@
 """polarlinalg.torch under DistributedDataParallel and FSDP2 (gloo, CPU processes).
 
-One spawned run per world size (2 and 4 processes) trains every case of
-``dist_torch_worker.CASES`` under DDP and under FSDP2 and checks a distributed
-checkpoint; the tests compare its results with the single-process optimizer.
+One spawned run of 2 processes trains every case of ``dist_torch_worker.CASES``
+under DDP and under FSDP2 and checks a distributed checkpoint; one run of 4
+processes trains one case.  The tests compare the results with the
+single-process optimizer.
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ import dist_torch_worker as worker  # noqa: E402
 
 from polarlinalg.torch import PolarGrad  # noqa: E402
 
-WORLDS = [2, 4]
 TIMEOUT = 300
+FOUR_PROCESS_CASE = "polargrad_momentum"
 
 
-def _spawn(world: int, outdir) -> dict:
+def _spawn(world: int, outdir, cases=()) -> dict:
     """Run the worker in its own session; kill the whole session on a timeout."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
     proc = subprocess.Popen(
-        [sys.executable, worker.__file__, str(world), str(outdir)],
+        [sys.executable, worker.__file__, str(world), str(outdir), *cases],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=env,
@@ -48,15 +49,17 @@ def _spawn(world: int, outdir) -> dict:
     return torch.load(outdir / "results.pt", weights_only=False)
 
 
-@pytest.fixture(scope="module", params=WORLDS, ids=lambda w: f"{w}proc")
-def run(request, tmp_path_factory):
-    world = request.param
-    return world, _spawn(world, tmp_path_factory.mktemp(f"dist{world}"))
+@pytest.fixture(scope="module")
+def run2(tmp_path_factory):
+    return _spawn(2, tmp_path_factory.mktemp("dist2"))
 
 
-@pytest.mark.parametrize("case", list(worker.CASES))
-def test_ddp_and_fsdp2_match_single_process(run, case):
-    world, results = run
+@pytest.fixture(scope="module")
+def run4(tmp_path_factory):
+    return _spawn(4, tmp_path_factory.mktemp("dist4"), [FOUR_PROCESS_CASE])
+
+
+def _check(results, case, world):
     want = worker.train(case, world)
     start = worker.full_params(worker.make_model())
     for mode in ("ddp", "fsdp"):
@@ -67,8 +70,17 @@ def test_ddp_and_fsdp2_match_single_process(run, case):
             torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-5, msg=name)
 
 
-def test_fsdp2_checkpoint_reloads_and_continues(run):
-    _, results = run
+@pytest.mark.parametrize("case", list(worker.CASES))
+def test_two_processes_match_single_process(run2, case):
+    _check(run2, case, 2)
+
+
+def test_four_processes_match_single_process(run4):
+    _check(run4, FOUR_PROCESS_CASE, 4)
+
+
+def test_fsdp2_checkpoint_reloads_and_continues(run2):
+    results = run2
     continued, reloaded = results["checkpoint/continued"], results["checkpoint/reloaded"]
     for name in continued:
         torch.testing.assert_close(reloaded[name], continued[name], rtol=0, atol=1e-7)
