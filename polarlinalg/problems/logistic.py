@@ -2,6 +2,7 @@ r"""Matrix logistic regression ``f(X) = Σ softplus(−C ⊙ (A X B))``, sampled
 
 from __future__ import annotations
 
+import math
 from types import ModuleType
 from typing import Any
 
@@ -108,7 +109,12 @@ class LogisticRegression:
         xp = self.xp
         a, c = self._rows(batch)
         margin = -c * (a @ params["X"] @ self.b)
-        # σ(t) = exp(−softplus(−t)): no overflow for either sign of t.
+        # σ(t) = exp(−softplus(−t)): no overflow for either sign of t.  Below the log of
+        # the smallest normal number σ(t) ≈ eᵗ would be subnormal, which is negligible
+        # next to the other terms but makes the matrix products many times slower on
+        # x86 CPUs: those margins are clipped to it.
+        floor = math.log(float(xp.finfo(margin.dtype).smallest_normal)) + 1.0
+        margin = xp.clip(margin, min=floor)
         sigma = xp.exp(-xp.logaddexp(xp.zeros_like(margin), -margin))
         dz = -c * sigma
         return {"X": xp.matrix_transpose(a) @ dz @ xp.matrix_transpose(self.b)}
