@@ -43,7 +43,8 @@ def _metadata(meta: dict) -> str:
     gpus = ", ".join(meta.get("gpus") or []) or "none"
     return (
         f"- Backends: {', '.join(meta.get('backends', []))}.\n"
-        f"- Machine: {meta['cpu']}, {meta['cores']} cores; GPUs: {gpus}.\n"
+        f"- Machine: {meta['cpu']}, {meta['cores']} cores; GPUs: {gpus}; thread settings: "
+        f"{meta.get('threads') or 'defaults'}.\n"
         f"- Versions: {versions}.\n"
         f"- Date: {meta['date']} (commit {meta.get('git_commit') or 'unknown'}); "
         f"wall time {meta.get('wall_s', 0) / 60:.1f} min.\n"

@@ -39,7 +39,7 @@ def matrix_table(rows: Sequence[dict]) -> str:
         lines.append(
             f"| {r['shape']} | {name} | {format_ms(r['median_s'])} "
             f"({format_ms(r['q3_s'] - r['q1_s'])}) | {r['time_over_floor']:.2f} "
-            f"({r['time_over_floor_min']:.2f})"
+            f"({r['time_over_floor_min']:.2f}) "
             f"| {floor_rate:.0f} | {r['gflops']:.0f} | {r['orthogonality']:.1e} "
             f"| {r['forward_error']:.1e} | {compile_s} |"
         )
