@@ -75,6 +75,11 @@ def gradient_stats(grad: Any, *, active_rows: bool = False) -> tuple[float, floa
     return kappa, nuclear
 
 
+def _grads_finite(model: Any) -> bool:
+    norms = [torch.linalg.vector_norm(p.grad) for p in model.parameters() if p.grad is not None]
+    return bool(torch.isfinite(torch.stack(norms)).all())
+
+
 def _sync(device: Any) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -117,7 +122,8 @@ def train_run(
 
     ``seed`` fixes the initialisation and the sequence of training windows
     (the same windows for every arm at the same seed).  A non-finite training
-    loss stops the run and marks it ``diverged``.
+    loss or gradient stops the run, marks it ``diverged`` and sets its final validation
+    loss to NaN.
     """
     dev = resolve_device(device)
     autocast = preset.autocast and dev.type != "cpu"
@@ -153,8 +159,9 @@ def train_run(
         loss_value = float(loss.detach())  # synchronises
         backward_done = time.perf_counter()
         row: dict[str, float] = {"step": step, "lr_factor": factor, "train_loss": loss_value}
-        if not math.isfinite(loss_value):
+        if not (math.isfinite(loss_value) and _grads_finite(model)):
             result.diverged = True
+            result.final_val_loss = math.nan
             result.log.append({**row, "time": result.train_time})
             break
         if step == 1 or step % preset.diag_every == 0 or step == preset.steps:
