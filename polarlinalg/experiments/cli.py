@@ -212,7 +212,14 @@ def _progress(total: int, enabled: bool) -> Any:
     except ImportError:
         print("(no progress bar: pip install 'polarlinalg[experiments]')", file=sys.stderr)
         return None
-    return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+    interactive = sys.stderr.isatty()
+    return tqdm(
+        total=total,
+        unit="step",
+        dynamic_ncols=True,
+        file=sys.stderr,
+        mininterval=0.1 if interactive else 30.0,  # a log file gets a line every 30 s
+    )
 
 
 def _meta(args: argparse.Namespace, backend: Any, sizes: dict[str, Any], steps: int) -> dict:

@@ -162,6 +162,10 @@ def test_quick_command_writes_its_files(tmp_path, capsys, problem, arms, metric)
     assert len(rows) == 4 * len(document["runs"])
     assert {"grad_cond_X", "grad_nuc_X", "gap", "loss", "time"} <= set(rows[0])
     assert "|" in (out / "summary.md").read_text()
+    traces, meta = report.read_json(out / f"{problem}.json")
+    assert meta == document["meta"] and len(traces) == len(document["runs"])
+    np.testing.assert_array_equal(traces[0].columns["step"], [0, 5, 10, 12])
+    assert report.plot(traces, tmp_path / "again.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("backend_name", ["torch", "jax"])
