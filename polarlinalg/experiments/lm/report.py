@@ -59,9 +59,9 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def summarize(results: Sequence[Any]) -> list[dict[str, Any]]:
-    """Return one row per arm (in run order): seeds, final validation loss, speed."""
+    """Return one row per arm (in :data:`ARMS` order): seeds, final validation loss, speed."""
     by_arm: dict[str, list[Any]] = {}
-    for r in results:
+    for r in sorted(results, key=lambda r: _arm_order(r.arm)):
         by_arm.setdefault(r.arm, []).append(r)
     rows = []
     for arm, runs in by_arm.items():
@@ -81,6 +81,11 @@ def summarize(results: Sequence[Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _arm_order(arm: str) -> int:
+    names = list(ARMS)
+    return names.index(arm) if arm in ARMS else len(names)
 
 
 def _format_lrs(lrs: dict[str, float]) -> str:
@@ -285,7 +290,7 @@ def _plot(out: Path, results: Sequence[Any]) -> list[Path]:
             "the plots need matplotlib: pip install polarlinalg[experiments] (or pass --no-plots)"
         ) from exc
     by_arm: dict[str, list[Any]] = {}
-    for r in results:
+    for r in sorted(results, key=lambda r: _arm_order(r.arm)):
         by_arm.setdefault(r.arm, []).append(r)
     colors = {arm: plt.get_cmap("tab10")(i % 10) for i, arm in enumerate(by_arm)}
     paths = []
