@@ -13,11 +13,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from polarlinalg._argtypes import csv_list as _csv
+
 __all__ = ["main"]
-
-
-def _csv(text: str) -> list[str]:
-    return [part for part in text.replace(" ", "").split(",") if part]
 
 
 def _validate(args: argparse.Namespace) -> int:

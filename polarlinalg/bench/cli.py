@@ -10,35 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from polarlinalg._argtypes import csv_list as _csv
+from polarlinalg._argtypes import nonnegative_int as _nonnegative_int
+from polarlinalg._argtypes import positive_int as _positive_int
+
 __all__ = ["build_parser", "main"]
 
 CPU_BACKENDS = ("numpy", "torch", "jax")
 GPU_BACKENDS = ("torch-cuda", "jax-gpu", "cupy")
 DTYPES = ("float32", "float64", "bfloat16")
-
-
-def _csv(text: str) -> list[str]:
-    return [part for part in text.replace(" ", "").split(",") if part]
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}")
-    return value
 
 
 def _sizes(text: str) -> list[int]:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from polarlinalg._argtypes import csv_list, seed_list
+
 __all__ = ["PROBLEMS", "ProblemConfig", "main"]
 
 
@@ -84,19 +86,6 @@ PROBLEMS: dict[str, ProblemConfig] = {
 }
 
 
-def _csv(text: str) -> list[str]:
-    return [part for part in text.replace(" ", "").split(",") if part]
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        return [int(s) for s in _csv(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"seeds must be integers, e.g. 42,142; got {text!r}"
-        ) from None
-
-
 def _assignment(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key or not value:
@@ -135,8 +124,12 @@ def _parser() -> argparse.ArgumentParser:
         "--dtype", default="float32", choices=["float32", "float64"], help="default float32"
     )
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: paper's)")
-    parser.add_argument("--seeds", type=_seeds, default=[42], help="comma-separated (default 42)")
-    parser.add_argument("--arms", type=_csv, default=None, help="comma-separated (default: all)")
+    parser.add_argument(
+        "--seeds", type=seed_list, default=[42], help="comma-separated (default 42)"
+    )
+    parser.add_argument(
+        "--arms", type=csv_list, default=None, help="comma-separated (default: all)"
+    )
     parser.add_argument(
         "--lr",
         type=_assignment,

@@ -26,7 +26,7 @@ def test_importing_the_package_and_cli_loads_no_framework():
     ("argv", "message"),
     [
         (["--arms", "adamw,sgd"], "unknown arm 'sgd'"),
-        (["--seeds", "0,x"], "--seeds takes comma-separated integers"),
+        (["--seeds", "0,x"], "comma-separated non-negative integer seeds"),
         (["--steps", "0"], "expected a positive integer"),
         (["--lr", "momentum=0.1"], "--lr takes ROLE=VALUE"),
         (["--lr", "muon=-1"], "needs a positive number"),

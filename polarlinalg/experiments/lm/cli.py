@@ -18,6 +18,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from polarlinalg._argtypes import csv_list, positive_int, seed_list
 from polarlinalg.experiments.lm.arms import ARM_NAMES, get_arm
 from polarlinalg.experiments.lm.presets import PRESETS, get_preset
 
@@ -27,32 +28,6 @@ PROG = "polarlinalg experiment lm"
 QUICK_STEPS = 6
 QUICK_BATCH = 4
 ROLES = ("adamw", "muon", "polargrad_hidden", "polargrad_embed_head")
-
-
-def _names(text: str) -> list[str]:
-    return [part for part in text.replace(" ", "").split(",") if part]
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        seeds = [int(part) for part in _names(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--seeds takes comma-separated integers; got {text!r}"
-        ) from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise argparse.ArgumentTypeError(f"--seeds takes non-negative integers; got {text!r}")
-    return seeds
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
-    return value
 
 
 def _lr(text: str) -> tuple[str, float]:
@@ -82,13 +57,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
     parser.add_argument(
         "--arms",
-        type=_names,
+        type=csv_list,
         default=list(ARM_NAMES),
         help=f"comma-separated arms (default all): {', '.join(ARM_NAMES)}",
     )
-    parser.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated (default 0)")
+    parser.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated (default 0)")
     parser.add_argument(
-        "--steps", type=_positive_int, help="override the preset's steps (schedule rescaled)"
+        "--steps", type=positive_int, help="override the preset's steps (schedule rescaled)"
     )
     parser.add_argument(
         "--quick",
@@ -111,7 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         help="CPU threads of PyTorch (torch.set_num_threads; default PyTorch's)",
     )
     parser.add_argument("--out", default="lm-results", help="output directory")
