@@ -43,7 +43,8 @@ class Summary:
     metric : str
         ``"gap"`` (``f − f*``) or ``"loss"`` where ``f*`` is unknown.
     final : float
-        Median over seeds of the metric at the last step.
+        Median over seeds of the metric at the last step (for a minibatch loss, of
+        its mean over the last tenth of the logged steps).
     final_min, final_max : float
         Its range over seeds.
     steps_to_threshold : float
@@ -99,7 +100,12 @@ def summarize(traces: Sequence[Trace], threshold: float) -> list[Summary]:
         for run in runs:
             name, values = _metric(run)
             steps = run.columns["step"]
-            finals.append(values[-1] if not run.diverged else math.inf)
+            if run.diverged:
+                finals.append(math.inf)
+            elif name == "loss":  # a minibatch loss is noisy: average the last tenth
+                finals.append(float(np.mean(values[-max(1, len(values) // 10) :])))
+            else:
+                finals.append(float(values[-1]))
             reach.append(_first_below(steps, values, threshold * values[0]))
             times.append(run.columns["time"][-1])
             per_step.append(1e3 * run.columns["time"][-1] / max(int(steps[-1]), 1))
@@ -137,7 +143,7 @@ def format_table(rows: Sequence[Summary], threshold: float, markdown: bool = Fal
     metric = rows[0].metric if rows else "gap"
     head = [
         "arm",
-        f"final {'f − f*' if metric == 'gap' else 'loss'} (median)",
+        "final f − f* (median)" if metric == "gap" else "final loss, last 10% (median)",
         "range over seeds",
         f"steps to {threshold:g}×",
         "time (s)",
