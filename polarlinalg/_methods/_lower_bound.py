@@ -14,10 +14,6 @@ the cost of one iteration:
    pseudo-random start; they approach ``‖R‖₂`` and ``‖R⁻¹‖₂ = 1/σ_min`` from
    below, at ``O(n²)`` each.
 
-For ``n ≤ 64`` the ``n × n`` factor ``R`` is small enough that its singular
-values themselves (``svdvals``) cost less than the power iterations' dozens of
-small operations; they replace the two estimates there.
-
 The new scale is ``β = 1.1·ν_max`` (capped at 1) and the bound
 ``ℓ = 1/(1.5·ν_inv·β)``; the margins keep the estimates on the safe side
 unless power iteration has not resolved an extreme singular value.  An error
@@ -43,7 +39,6 @@ __all__ = ["Bounds", "estimate_bounds", "normalised", "power_norm", "start_vecto
 _POWER_STEPS = 6
 _NORM_MARGIN = 1.1
 _LOWER_MARGIN = 1.5
-_EXACT_MAX_N = 64  # up to this n, svdvals of the n × n R beats the power iterations
 
 
 class Bounds(NamedTuple):
@@ -83,20 +78,6 @@ def power_norm(xp: ModuleType, a: Any, steps: int) -> Any:
     return xp.astype(nu, real_dtype(xp, a.dtype))
 
 
-def _power_estimates(xp: ModuleType, r: Any) -> tuple[Any, Any]:
-    """Return estimates of ``(‖R‖₂, ‖R⁻¹‖₂)`` from below, by power iteration."""
-    r_h = conj_transpose(xp, r)
-    nu_max = power_norm(xp, r, _POWER_STEPS)
-    w = start_vector(xp, r)
-    nu_inv = None
-    for _ in range(_POWER_STEPS):
-        # ‖R⁻¹‖₂ by power iteration on R⁻¹R⁻ᴴ: two triangular solves
-        t = solve_triangular(xp, r_h, w, lower=True)
-        nu_inv = xp.linalg.vector_norm(t, axis=(-2, -1))
-        w = normalised(xp, solve_triangular(xp, r, t, lower=False))
-    return nu_max, nu_inv
-
-
 def estimate_bounds(xp: ModuleType, x0: Any) -> Bounds | None:
     """Estimate a rescaling and ``ℓ`` for the tall stack ``x0`` (``‖x0‖₂ ≤ 1``), or None.
 
@@ -106,13 +87,16 @@ def estimate_bounds(xp: ModuleType, x0: Any) -> Bounds | None:
         r = qr_r(xp, x0)
         if not bool(xp.all(xp.linalg.diagonal(r) != 0)):
             return None  # exactly singular (a zero matrix, a zero column): no σ_min > 0
+        r_h = conj_transpose(xp, r)
         rdtype = real_dtype(xp, r.dtype)
-        if r.shape[-1] <= _EXACT_MAX_N:
-            sigma = xp.linalg.svdvals(r)
-            nu_max = xp.max(sigma, axis=-1)
-            nu_inv = 1.0 / xp.min(sigma, axis=-1)
-        else:
-            nu_max, nu_inv = _power_estimates(xp, r)
+        nu_max = power_norm(xp, r, _POWER_STEPS)
+        w = start_vector(xp, r)
+        nu_inv = None
+        for _ in range(_POWER_STEPS):
+            # ‖R⁻¹‖₂ by power iteration on R⁻¹R⁻ᴴ: two triangular solves
+            t = solve_triangular(xp, r_h, w, lower=True)
+            nu_inv = xp.linalg.vector_norm(t, axis=(-2, -1))
+            w = normalised(xp, solve_triangular(xp, r, t, lower=False))
         beta = xp.minimum(_NORM_MARGIN * nu_max, xp.ones_like(nu_max))
         lower = float(xp.min(1.0 / (_LOWER_MARGIN * xp.astype(nu_inv, rdtype) * beta)))
     except (ArithmeticError, RuntimeError, ValueError):  # numpy/torch LinAlgError: singular R
