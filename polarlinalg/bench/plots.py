@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from polarlinalg._pyplot import pyplot
+
 __all__ = ["require_matplotlib", "write_plots"]
 
 _HINT = "install the extra: pip install 'polarlinalg[experiments]'"
@@ -22,16 +24,6 @@ def require_matplotlib() -> None:
         import matplotlib  # noqa: F401
     except ImportError as exc:
         raise ImportError(f"--plot needs matplotlib; {_HINT}") from exc
-
-
-def _pyplot():
-    require_matplotlib()
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _groups(rows: Sequence[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -100,7 +92,7 @@ def _pareto(plt, rows: list[dict], title: str, path: Path) -> None:
 
 def write_plots(rows: Sequence[dict], directory: str | Path) -> list[Path]:
     """Write the PNG figures of ``rows`` into ``directory`` (created); return their paths."""
-    plt = _pyplot()
+    plt = pyplot("--plot")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []

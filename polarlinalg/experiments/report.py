@@ -254,13 +254,9 @@ def plot(traces: Sequence[Trace], path: str | Path, title: str = "") -> Path:
     Problems with two factors (completion) show ``X``'s gradient solid and
     ``Y``'s dashed.  Requires matplotlib (``pip install polarlinalg[experiments]``).
     """
-    try:
-        import matplotlib
+    from polarlinalg._pyplot import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - exercised without the extra
-        raise ImportError("plots need matplotlib: pip install 'polarlinalg[experiments]'") from exc
+    plt = pyplot("plots")
     groups: dict[str, list[Trace]] = {}
     for trace in traces:
         groups.setdefault(trace.arm, []).append(trace)

@@ -280,15 +280,9 @@ def _series(runs: Sequence[Any], key: str, x: str) -> tuple[list[float], list[fl
 
 
 def _plot(out: Path, results: Sequence[Any]) -> list[Path]:
-    try:
-        import matplotlib
+    from polarlinalg._pyplot import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError(
-            "the plots need matplotlib: pip install polarlinalg[experiments] (or pass --no-plots)"
-        ) from exc
+    plt = pyplot("the plots (or pass --no-plots)")
     by_arm: dict[str, list[Any]] = {}
     for r in sorted(results, key=lambda r: _arm_order(r.arm)):
         by_arm.setdefault(r.arm, []).append(r)
