@@ -64,7 +64,13 @@ class Config:
         Sizes that also get a batched case.
     polynomial_dtypes, accurate_dtypes : tuple of str
     repeats, warmup, inputs : int
-        Timed calls, warm-up calls and rotated inputs per candidate.
+        Timed calls (at least), warm-up calls (at least) and rotated inputs
+        per candidate.
+    min_warmup_s, min_time_s : float
+        Warm-up rounds go on until they have taken ``min_warmup_s`` seconds,
+        timed rounds until ``min_time_s`` (at most 50 rounds): small cases
+        get settled thread pools and more samples (see
+        :func:`polarlinalg.bench.timing.measure_interleaved`).
     cond : float
         Condition number of the test matrices.
     optimizer_layers, optimizer_repeats : int
@@ -84,6 +90,8 @@ class Config:
     warmup: int
     inputs: int
     cond: float
+    min_warmup_s: float
+    min_time_s: float
     optimizer_layers: int
     optimizer_repeats: int
 
@@ -105,6 +113,8 @@ QUICK = Config(
     warmup=1,
     inputs=2,
     cond=1e3,
+    min_warmup_s=0.2,
+    min_time_s=0.1,
     optimizer_layers=1,
     optimizer_repeats=2,
 )
@@ -123,6 +133,8 @@ FULL = Config(
     warmup=1,
     inputs=3,
     cond=1e3,
+    min_warmup_s=0.3,
+    min_time_s=0.5,
     optimizer_layers=12,
     optimizer_repeats=3,
 )

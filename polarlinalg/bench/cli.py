@@ -47,6 +47,16 @@ def _cond(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0; got {text!r}") from None
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0; got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``polarlinalg bench``."""
     parser = argparse.ArgumentParser(
@@ -84,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--repeats", type=_positive_int, help="timed calls per row")
     parser.add_argument("--warmup", type=_positive_int, help="untimed calls first (>= 1)")
+    parser.add_argument(
+        "--min-time",
+        type=_seconds,
+        metavar="S",
+        help="keep timing a row until S seconds are spent, up to 50 rounds (0.5; quick 0.1)",
+    )
+    parser.add_argument(
+        "--warmup-time",
+        type=_seconds,
+        metavar="S",
+        help="keep warming up a row until S seconds are spent (0.3; quick 0.2)",
+    )
     parser.add_argument("--cond", type=_cond, help="condition number of the inputs (1e3)")
     parser.add_argument("--no-anchors", action="store_true", help="time polarlinalg alone")
     parser.add_argument(
@@ -111,6 +133,10 @@ def _config(args: argparse.Namespace) -> Any:
         value = getattr(args, name)
         if value is not None:
             changes[name] = tuple(value) if isinstance(value, list) else value
+    if args.min_time is not None:
+        changes["min_time_s"] = args.min_time
+    if args.warmup_time is not None:
+        changes["min_warmup_s"] = args.warmup_time
     if args.optimizer_layers is not None:
         changes["optimizer_layers"] = args.optimizer_layers
         if args.repeats is not None:

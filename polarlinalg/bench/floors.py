@@ -22,10 +22,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from polarlinalg.bench.timing import Timing, measure
-
 __all__ = [
-    "FloorTimer",
+    "FloorProgram",
     "Op",
     "accurate_ops",
     "flops",
@@ -188,74 +186,125 @@ def _operands(op: Op, rng: np.random.Generator) -> list[np.ndarray]:
     raise ValueError(f"unknown operation kind {op.kind!r}")
 
 
-class FloorTimer:
-    """Times each distinct :class:`Op` once on one backend and dtype, and sums floors.
+class FloorProgram:
+    """Builds the floor of a list of :class:`Op` as one callable, on one backend and dtype.
+
+    The callable runs the operations one after another, each on operands
+    generated once per distinct operation (freshly, not the candidate's
+    input) and kept while the case lasts.  On JAX the whole list is one
+    ``jax.jit`` program, as the jitted candidates are, so the floor pays no
+    per-operation dispatch; each operation's first operand gets the previous
+    result's first element times zero added, so XLA can neither merge repeated
+    identical operations (common-subexpression elimination would leave one of
+    fifteen equal products; ``optimization_barrier`` does not stop it on CPU)
+    nor run them out of order.  That costs one elementwise pass over the
+    operand, ``O(mk)`` beside the product's ``O(mkn)``.
+    Eagerly (NumPy, PyTorch, CuPy) it is a Python loop, dispatch included,
+    as the candidates pay it.
+
+    The runner times the program in the same interleaved rounds as the
+    candidate (:func:`polarlinalg.bench.timing.measure_interleaved`), so both
+    see the same machine state.
 
     Parameters
     ----------
     backend : polarlinalg.backends.Backend
     dtype : str
-    repeats, warmup : int
-        As in :func:`polarlinalg.bench.timing.measure`.
     """
 
-    def __init__(self, backend: Any, dtype: str, repeats: int, warmup: int = 1) -> None:
+    def __init__(self, backend: Any, dtype: str) -> None:
         self.backend = backend
         self.dtype = dtype
-        self.repeats = repeats
-        self.warmup = warmup
-        self._cache: dict[Op, Timing] = {}
-        self._jit = _jit_for(backend)
+        self._operands: dict[Op, tuple[Any, ...]] = {}
+        self._programs: dict[tuple[Op, ...], Callable[[Any], Any]] = {}
+        self._jax = backend.name.startswith("jax")
 
-    def _function(self, op: Op) -> Callable[[Any], Any]:
-        xp = self.backend.xp
-        if op.kind == "matmul":
-            return lambda ab: ab[0] @ ab[1]
-        if op.kind == "qr":
-            return lambda a: xp.linalg.qr(a[0])
-        if op.kind == "cholesky":
-            return lambda a: xp.linalg.cholesky(a[0])
-        if op.kind == "inv":
-            return lambda a: xp.linalg.inv(a[0])
-        if op.kind == "svd":
-            return lambda a: xp.linalg.svd(a[0], full_matrices=False)
-        if op.kind == "trsm":
-            from polarlinalg._compat import solve_triangular
+    def clear(self) -> None:
+        """Drop the operands and compiled programs (call between cases to free memory)."""
+        self._operands.clear()
+        self._programs.clear()
 
-            return lambda tb: solve_triangular(xp, tb[0], tb[1], lower=True)
-        raise ValueError(f"unknown operation kind {op.kind!r}")
-
-    def time(self, op: Op) -> Timing:
-        """Return the timing of ``op`` (measured on first request)."""
-        if op not in self._cache:
-            rng = np.random.default_rng(len(self._cache))
-            inputs = [
-                tuple(self.backend.asarray(a, self.dtype) for a in _operands(op, rng))
-                for _ in range(2)
-            ]
-            fn = self._jit(self._function(op))
-            self._cache[op] = measure(
-                fn,
-                inputs,
-                repeats=self.repeats,
-                warmup=self.warmup,
-                synchronize=self.backend.synchronize,
+    def operands(self, op: Op) -> tuple[Any, ...]:
+        """Return the operands of ``op`` on the backend (generated on first request)."""
+        if op not in self._operands:
+            rng = np.random.default_rng(len(self._operands))
+            self._operands[op] = tuple(
+                self.backend.asarray(a, self.dtype) for a in _operands(op, rng)
             )
-        return self._cache[op]
+        return self._operands[op]
 
-    def floor(self, ops: Sequence[Op]) -> tuple[float, float]:
-        """Return ``(seconds, flops)`` of ``ops``: the sum of their median times and counts."""
-        return sum(self.time(op).median for op in ops), sum(flops(op) for op in ops)
+    def program(self, ops: Sequence[Op]) -> Callable[[Any], Any]:
+        """Return a callable that runs ``ops`` in order (its one argument is ignored)."""
+        key = tuple(ops)
+        if not key:
+            raise ValueError("a floor needs at least one operation")
+        if key not in self._programs:
+            distinct = list(dict.fromkeys(key))
+            where = [distinct.index(op) for op in key]
+            fns = [_function(self.backend.xp, op.kind) for op in distinct]
+            args = tuple(self.operands(op) for op in distinct)
+            self._programs[key] = (
+                _jax_program(fns, where, args) if self._jax else _eager_program(fns, where, args)
+            )
+        return self._programs[key]
 
-    def floor_min(self, ops: Sequence[Op]) -> float:
-        """Return the sum of the operations' fastest times (less sensitive to contention)."""
-        return sum(self.time(op).minimum for op in ops)
+    @staticmethod
+    def flops(ops: Sequence[Op]) -> float:
+        """Return the summed FLOP count of ``ops``."""
+        return sum(flops(op) for op in ops)
 
 
-def _jit_for(backend: Any) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
-    """``jax.jit`` for JAX backends (one compiled function per operation), identity otherwise."""
-    if backend.name.startswith("jax"):
-        import jax
+def _function(xp: Any, kind: str) -> Callable[[tuple[Any, ...]], Any]:
+    if kind == "matmul":
+        return lambda ab: ab[0] @ ab[1]
+    if kind == "qr":
+        return lambda a: xp.linalg.qr(a[0])
+    if kind == "cholesky":
+        return lambda a: xp.linalg.cholesky(a[0])
+    if kind == "inv":
+        return lambda a: xp.linalg.inv(a[0])
+    if kind == "svd":
+        return lambda a: xp.linalg.svd(a[0], full_matrices=False)
+    if kind == "trsm":
+        from polarlinalg._compat import solve_triangular
 
-        return jax.jit
-    return lambda fn: fn
+        return lambda tb: solve_triangular(xp, tb[0], tb[1], lower=True)
+    raise ValueError(f"unknown operation kind {kind!r}")
+
+
+def _eager_program(
+    fns: Sequence[Callable[[Any], Any]], where: Sequence[int], args: tuple[Any, ...]
+) -> Callable[[Any], Any]:
+    def run(_: Any) -> Any:
+        out = None
+        for i in where:
+            out = fns[i](args[i])
+        return out
+
+    return run
+
+
+def _jax_body(fns: Sequence[Callable[[Any], Any]], where: Sequence[int]) -> Callable[[Any], Any]:
+    """Return the traced floor: ``fns[i]`` for ``i`` in ``where``, each after the last result."""
+    import jax
+
+    def body(operands: tuple[Any, ...]) -> Any:
+        out = None
+        for i in where:
+            x = operands[i]
+            if out is not None:  # depend on the previous result: no merging, no reordering
+                zero = jax.tree_util.tree_leaves(out)[0].reshape(-1)[0] * 0
+                x = (x[0] + zero.astype(x[0].dtype), *x[1:])
+            out = fns[i](x)
+        return out
+
+    return body
+
+
+def _jax_program(
+    fns: Sequence[Callable[[Any], Any]], where: Sequence[int], args: tuple[Any, ...]
+) -> Callable[[Any], Any]:
+    import jax
+
+    compiled = jax.jit(_jax_body(fns, where))
+    return lambda _: compiled(args)

@@ -16,10 +16,12 @@ settings, float32), each step one ``jax.jit``-compiled update and apply.
 After warm-up steps the candidates are timed in interleaved rounds (order
 alternating), one step per sample.  The floor is the Newton–Schulz matrix
 products alone (5 steps × 3 products per matrix in its wide orientation,
-batched per shape), in bfloat16 on PyTorch and float32 on JAX, timed in the
-same run.  Each row also reports how far its first update is from the
-reference's (relative Frobenius norm; bfloat16 rounding gives about 1e-2 for
-the same method, PolarGrad differs by its scale).
+batched per shape), in bfloat16 on PyTorch and float32 on JAX (one jitted
+program), timed as one more candidate in the same interleaved rounds; the
+ratios to the reference and to the floor are medians of per-round ratios.
+Each row also reports how far its first update is from the reference's
+(relative Frobenius norm; bfloat16 rounding gives about 1e-2 for the same
+method, PolarGrad differs by its scale).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from polarlinalg.bench.candidates import JORDAN, NS_STEPS
-from polarlinalg.bench.floors import FloorTimer, newton_schulz_ops
-from polarlinalg.bench.timing import block, summarize
+from polarlinalg.bench.floors import FloorProgram, newton_schulz_ops
+from polarlinalg.bench.timing import block, paired_ratio, summarize
 
 __all__ = ["LAYER_SHAPES", "gpt2_shapes", "run_optimizers"]
 
@@ -229,17 +231,22 @@ def run_optimizers(
         s.first, _ = s.step(0)
     first_values = {s.name: values(s) for s in steppers}
     ref = steppers[0]
+    floors = FloorProgram(backend, floor_dtype)
+    ops = _floor_ops(shapes)
+    program = floors.program(ops)
+    floor = _Stepper("floor", lambda i: block(program(None)), backend.synchronize)
+    floor.first, _ = floor.step(0)
+    timed = [*steppers, floor]
     for i in range(1, warmup + repeats):
-        order = steppers if i % 2 else steppers[::-1]
+        order = timed if i % 2 else timed[::-1]
         for s in order:
             seconds, cpu = s.step(i)
             if i >= warmup:
                 s.samples.append(seconds)
                 s.cpu.append(cpu)
-    timer = FloorTimer(backend, floor_dtype, repeats=max(repeats, 3))
-    ops = _floor_ops(shapes)
-    floor_s, floor_flops = timer.floor(ops)
-    ref_median = summarize(ref.samples, ref.first).median
+    floor_timing = summarize(floor.samples, floor.first)
+    floor_s, floor_flops = floor_timing.median, floors.flops(ops)
+    ref_timing = summarize(ref.samples, ref.first)
     rows = []
     for s in steppers:
         timing = summarize(s.samples, s.first)
@@ -247,11 +254,11 @@ def run_optimizers(
             "candidate": s.name,
             "source": "anchor" if s is ref else "polarlinalg",
             **timing.as_dict(),
-            "ratio_to_reference": timing.median / ref_median,
+            "ratio_to_reference": paired_ratio(timing, ref_timing),
             "floor_s": floor_s,
             "floor_flops": floor_flops,
             "floor_dtype": floor_dtype,
-            "time_over_floor": timing.median / floor_s,
+            "time_over_floor": paired_ratio(timing, floor_timing),
             "gflops": floor_flops / timing.median / 1e9,
             "cpu_over_wall": sum(s.cpu) / sum(s.samples),
             "update_difference": None

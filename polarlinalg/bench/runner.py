@@ -4,8 +4,10 @@ For every backend and case, the inputs are generated once in NumPy
 (:func:`polarlinalg.testing.random_matrix`, singular values spaced from 1 to
 ``1/cond``), cast to the row's dtype on the backend, and rotated between the
 timed calls.  Each row holds the timing, the accuracy of the output on the
-first input, and the floor of the candidate's operations measured on the same
-backend and dtype in the same run.
+first input, and the floor of the candidate's operations, timed on the same
+backend and dtype in rounds interleaved with the candidate's calls: the
+row's *time over floor* is the median over rounds of the two neighbouring
+samples' ratio.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from polarlinalg.bench.candidates import (
     polarlinalg_candidates,
 )
 from polarlinalg.bench.cases import Case, Config, cases_for
-from polarlinalg.bench.floors import FloorTimer
-from polarlinalg.bench.timing import measure
+from polarlinalg.bench.floors import FloorProgram
+from polarlinalg.bench.timing import measure_interleaved, paired_ratio
 from polarlinalg.testing import random_matrix, reference_polar
 
 __all__ = ["Skip", "run_matrix"]
@@ -122,22 +124,19 @@ def run_matrix(
             cases = cases_for(
                 sizes[family], aspects[family], dtypes[family], config.batch, config.batched_sizes
             )
-            timers: dict[str, FloorTimer] = {}
             for case in cases:
                 if backend.dtype(case.dtype) is None:
                     skipped.append(_skip(backend, case, "all", "backend has no such dtype"))
                     continue
                 xs = [backend.asarray(a, case.dtype) for a in inputs.matrices(case)]
                 ref = inputs.reference(case, backend, xs[0])
-                timer = timers.setdefault(
-                    case.dtype, FloorTimer(backend, case.dtype, config.repeats, config.warmup)
-                )
+                floors = FloorProgram(backend, case.dtype)
                 for cand in candidates:
                     if not cand.supports(case):
                         skipped.append(_skip(backend, case, cand.name, "shape not supported"))
                         continue
                     try:
-                        row = _row(backend, case, cand, xs, ref, timer, config)
+                        row = _row(backend, case, cand, xs, ref, floors, config)
                     except (RuntimeError, TypeError, ValueError, NotImplementedError) as exc:
                         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
                         skipped.append(_skip(backend, case, cand.name, reason))
@@ -164,16 +163,20 @@ def _row(
     cand: Candidate,
     xs: list[Any],
     ref: np.ndarray,
-    timer: FloorTimer,
+    floors: FloorProgram,
     config: Config,
 ) -> dict:
-    timing = measure(
-        cand.fn, xs, repeats=config.repeats, warmup=config.warmup, synchronize=backend.synchronize
+    ops = cand.ops(case, xs[0])
+    timing, floor = measure_interleaved(
+        [(cand.fn, xs), (floors.program(ops), [None])],
+        repeats=config.repeats,
+        warmup=config.warmup,
+        synchronize=backend.synchronize,
+        min_warmup_s=config.min_warmup_s,
+        min_time_s=config.min_time_s,
     )
     acc = accuracy(backend, xs[0], cand.fn(xs[0]), ref)
-    ops = cand.ops(case, xs[0])
-    floor_s, floor_flops = timer.floor(ops)
-    floor_min_s = timer.floor_min(ops)
+    floor_s, floor_min_s, floor_flops = floor.median, floor.minimum, floors.flops(ops)
     row = {
         "backend": backend.name,
         "device": backend.device_name,
@@ -193,7 +196,7 @@ def _row(
         "floor_s": floor_s,
         "floor_flops": floor_flops,
         "floor_ops": _op_summary(ops),
-        "time_over_floor": timing.median / floor_s if floor_s > 0 else None,
+        "time_over_floor": paired_ratio(timing, floor),
         "time_over_floor_min": timing.minimum / floor_min_s if floor_min_s > 0 else None,
         "gflops": floor_flops / timing.median / 1e9,
         "floor_gflops": floor_flops / floor_s / 1e9 if floor_s > 0 else None,

@@ -12,10 +12,10 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Timing", "block", "measure", "summarize"]
+__all__ = ["Timing", "block", "measure", "measure_interleaved", "paired_ratio", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class Timing:
         allocations and caches otherwise.
     repeats : int
         Number of timed calls.
+    samples : tuple of float
+        The timed calls in the order they ran (not written to JSON).
     """
 
     median: float
@@ -39,6 +41,7 @@ class Timing:
     minimum: float
     first_call: float
     repeats: int
+    samples: tuple[float, ...] = field(default=(), repr=False)
 
     @property
     def iqr(self) -> float:
@@ -103,28 +106,98 @@ def measure(
     -------
     Timing
     """
+    return measure_interleaved(
+        [(fn, inputs)], repeats=repeats, warmup=warmup, synchronize=synchronize
+    )[0]
+
+
+def measure_interleaved(
+    calls: Sequence[tuple[Callable[[Any], Any], Sequence[Any]]],
+    *,
+    repeats: int,
+    warmup: int = 1,
+    synchronize: Callable[[], None] = lambda: None,
+    min_warmup_s: float = 0.0,
+    min_time_s: float = 0.0,
+    max_repeats: int = 50,
+) -> list[Timing]:
+    """Time several callables in interleaved rounds, so they share the machine's state.
+
+    After every callable's warm-up, each round calls every callable once
+    (forward order in even rounds, reverse order in odd ones, so neither
+    always runs first), rotating each through its own inputs as
+    :func:`measure` does.  Sample ``i`` of one callable and sample ``i`` of
+    another are neighbours in time: their ratio (:func:`paired_ratio`) is
+    robust to load that drifts during the run.
+
+    Parameters
+    ----------
+    calls : sequence of (callable, inputs)
+        As ``fn`` and ``inputs`` of :func:`measure`.
+    repeats, warmup, synchronize
+        As in :func:`measure`: at least ``repeats`` rounds after at least
+        ``warmup`` untimed rounds.
+    min_warmup_s : float, default 0
+        Go on with untimed rounds until they have taken this long.  Thread
+        pools need it: after a BLAS call in another library (NumPy's
+        OpenBLAS threads spin for a while after each call, on the same cores),
+        the first tens of milliseconds of PyTorch or XLA calls run several
+        times slower.
+    min_time_s : float, default 0
+        Go on with timed rounds until they have taken this long, up to
+        ``max_repeats`` rounds: small cases get more samples at little cost.
+    max_repeats : int, default 50
+        Cap on the timed rounds that ``min_time_s`` adds.
+
+    Returns
+    -------
+    list of Timing
+        One per callable, in the order of ``calls``.
+    """
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1; got {repeats}")
     if warmup < 1:
         raise ValueError(f"warmup must be at least 1; got {warmup}")
-    if not inputs:
-        raise ValueError("inputs must not be empty")
-    synchronize()
-    start = time.perf_counter()
-    block(fn(inputs[0]))
-    synchronize()
-    first = time.perf_counter() - start
-    for i in range(1, warmup):
-        block(fn(inputs[i % len(inputs)]))
-    synchronize()
-    samples = []
-    for i in range(repeats):
-        x = inputs[(warmup + i) % len(inputs)]
-        start = time.perf_counter()
-        block(fn(x))
+    if not calls or any(not inputs for _, inputs in calls):
+        raise ValueError("inputs must not be empty (every call needs at least one)")
+    firsts = []
+    for fn, inputs in calls:
         synchronize()
-        samples.append(time.perf_counter() - start)
-    return summarize(samples, first)
+        start = time.perf_counter()
+        block(fn(inputs[0]))
+        synchronize()
+        firsts.append(time.perf_counter() - start)
+    start, rounds = time.perf_counter(), 1
+    while rounds < warmup or time.perf_counter() - start < min_warmup_s:
+        for fn, inputs in calls:
+            block(fn(inputs[rounds % len(inputs)]))
+        synchronize()
+        rounds += 1
+    samples: list[list[float]] = [[] for _ in calls]
+    start, i = time.perf_counter(), 0
+    while i < repeats or (i < max_repeats and time.perf_counter() - start < min_time_s):
+        order = range(len(calls)) if i % 2 == 0 else range(len(calls) - 1, -1, -1)
+        for j in order:
+            fn, inputs = calls[j]
+            x = inputs[(rounds + i) % len(inputs)]
+            t0 = time.perf_counter()
+            block(fn(x))
+            synchronize()
+            samples[j].append(time.perf_counter() - t0)
+        i += 1
+    return [summarize(s, first) for s, first in zip(samples, firsts, strict=True)]
+
+
+def paired_ratio(numerator: Timing, denominator: Timing) -> float:
+    """Return the median over rounds of ``numerator``'s sample over ``denominator``'s.
+
+    Both must come from the same :func:`measure_interleaved` call.
+    """
+    pairs = zip(numerator.samples, denominator.samples, strict=True)
+    ratios = [a / b for a, b in pairs if b > 0]
+    if not ratios:
+        raise ValueError("no paired samples with a positive denominator")
+    return statistics.median(ratios)
 
 
 def summarize(samples: Sequence[float], first_call: float) -> Timing:
@@ -132,4 +205,6 @@ def summarize(samples: Sequence[float], first_call: float) -> Timing:
     if not samples:
         raise ValueError("samples must not be empty")
     q1, q3 = _quartiles(samples)
-    return Timing(statistics.median(samples), q1, q3, min(samples), first_call, len(samples))
+    return Timing(
+        statistics.median(samples), q1, q3, min(samples), first_call, len(samples), tuple(samples)
+    )

@@ -10,7 +10,10 @@ import pytest
 from polarlinalg.bench import schema
 from polarlinalg.bench.cli import main
 
-SMALL = ["--sizes", "32", "--aspects", "1,4", "--repeats", "1", "--optimizer-layers", "0"]
+SMALL = [
+    *("--sizes", "32", "--aspects", "1,4", "--repeats", "1", "--optimizer-layers", "0"),
+    *("--min-time", "0", "--warmup-time", "0"),
+]
 
 
 def _run(tmp_path, *args):
@@ -99,6 +102,8 @@ def test_torch_and_jax_anchors(tmp_path):
         (["--repeats", "0"], "--repeats"),
         (["--aspects", "0"], "--aspects"),
         (["--cond", "0.5"], "--cond"),
+        (["--min-time", "-1"], "--min-time"),
+        (["--warmup-time", "soon"], "--warmup-time"),
         (["--device", "tpu"], "--device"),
         (["--backends", "numpy", "--device", "gpu"], "--backends"),
     ],

@@ -12,6 +12,7 @@ import pytest
 from polarlinalg.bench import schema
 from polarlinalg.bench.cases import Case, cases_for, parse_aspect
 from polarlinalg.bench.floors import (
+    FloorProgram,
     Op,
     accurate_ops,
     flops,
@@ -19,7 +20,13 @@ from polarlinalg.bench.floors import (
     newton_schulz_ops,
 )
 from polarlinalg.bench.targets import check_targets
-from polarlinalg.bench.timing import block, measure, summarize
+from polarlinalg.bench.timing import (
+    block,
+    measure,
+    measure_interleaved,
+    paired_ratio,
+    summarize,
+)
 
 
 def test_measure_rotates_inputs_and_counts_calls():
@@ -38,6 +45,69 @@ def test_measure_rotates_inputs_and_counts_calls():
         measure(seen.append, ["a"], repeats=1, warmup=0)
     with pytest.raises(ValueError, match="inputs"):
         measure(seen.append, [], repeats=1)
+
+
+def test_measure_interleaved_alternates_rounds_and_pairs_samples():
+    seen = []
+    a = (lambda x: seen.append(("a", x)), ["a0", "a1"])
+    b = (lambda x: seen.append(("b", x)), ["b0"])
+    ta, tb = measure_interleaved([a, b], repeats=3, warmup=1)
+    # first calls, then rounds: forward, reverse, forward
+    assert [name for name, _ in seen] == ["a", "b", "a", "b", "b", "a", "a", "b"]
+    assert [x for name, x in seen if name == "a"] == ["a0", "a1", "a0", "a1"]
+    assert ta.repeats == tb.repeats == 3 and len(ta.samples) == 3
+    assert paired_ratio(ta, ta) == 1.0
+    with pytest.raises(ValueError, match="inputs"):
+        measure_interleaved([a, (print, [])], repeats=1)
+
+
+def test_measure_interleaved_min_time_adds_rounds_up_to_the_cap():
+    t = measure_interleaved([(lambda x: None, [0])], repeats=2, min_time_s=60.0, max_repeats=7)
+    assert t[0].repeats == 7
+    t = measure_interleaved([(lambda x: None, [0])], repeats=2, min_warmup_s=0.01)
+    assert t[0].repeats == 2
+
+
+def test_paired_ratio_is_the_median_of_per_round_ratios():
+    num = summarize([2.0, 30.0, 4.0], 0.0)
+    den = summarize([1.0, 10.0, 1.0], 0.0)
+    assert paired_ratio(num, den) == 3.0  # ratios 2, 3, 4
+    with pytest.raises(ValueError):
+        paired_ratio(num, summarize([1.0, 1.0], 0.0))
+
+
+def test_floor_program_runs_every_operation_in_order():
+    import numpy as np
+
+    from polarlinalg.backends import available_backends
+
+    (backend,) = available_backends("numpy")
+    floors = FloorProgram(backend, "float64")
+    ops = [Op("matmul", 1, (4, 6, 4)), Op("qr", 2, (6, 4)), Op("matmul", 1, (4, 6, 4))]
+    out = floors.program(ops)(None)
+    a, b = floors.operands(ops[0])
+    np.testing.assert_allclose(out, a @ b)
+    assert floors.flops(ops) == sum(flops(op) for op in ops)
+    assert floors.program(ops) is floors.program(list(ops))  # built once per list
+    floors.clear()
+    with pytest.raises(ValueError, match="at least one"):
+        floors.program([])
+
+
+def test_jax_floor_program_keeps_repeated_products_apart():
+    jax = pytest.importorskip("jax")
+    from polarlinalg.backends import available_backends
+    from polarlinalg.bench.floors import _function, _jax_body
+
+    backend = available_backends("jax")[0]
+    floors = FloorProgram(backend, "float32")
+    op = Op("matmul", 1, (16, 32, 16))
+    body = _jax_body([_function(backend.xp, "matmul")], [0] * 5)
+    hlo = jax.jit(body).lower((floors.operands(op),)).compile().as_text()
+    assert hlo.count(" dot(") == 5  # common-subexpression elimination would leave one
+    out = floors.program([op] * 5)(None)
+    a, b = floors.operands(op)
+    assert float(abs(out - a @ b).max()) < 1e-5
 
 
 def test_summarize_and_block():
