@@ -49,6 +49,14 @@ ACCURATE = ("qdwh", "zolo", "newton", "svd")
 JORDAN = (3.4445, -4.775, 2.0315)
 NS_STEPS = 5
 
+GRAM_ONE_BLOCK = 5
+"""Restart period of the extra Gram Newton–Schulz row: one block for the default 5 steps.
+
+The default period (3) restarts once in 5 steps, which caps the flop saving at
+1.5× for aspect 4; a single block saves 1.8×.  In float32 the two give the same
+result at 5 steps (docs/performance.md); for longer schedules one block per 5
+steps is measurably less accurate, so the library's default stays 3."""
+
 
 @dataclass
 class Candidate:
@@ -97,12 +105,12 @@ def _jordan_ops(case: Case, x: Any) -> list[Op]:
 # --- polarlinalg ---------------------------------------------------------------------------
 
 
-def _polynomial_ops(method: str) -> Callable[[Case, Any], list[Op]]:
+def _polynomial_ops(method: str, **options: Any) -> Callable[[Case, Any], list[Op]]:
     from polarlinalg._methods import get_method
 
     def ops(case: Case, x: Any) -> list[Op]:
         spec = get_method(method)
-        plan = spec.plan(None, None, {})
+        plan = spec.plan(None, None, options)
         if method == "gram_newton_schulz":
             from polarlinalg._methods import gram_newton_schulz as gns
 
@@ -194,7 +202,8 @@ def polarlinalg_candidates(backend: Any, methods: Sequence[str]) -> list[Candida
     The Newton–Schulz family runs through :func:`polarlinalg.orthogonalize`
     (as an optimizer calls it), the accurate methods through
     :func:`polarlinalg.polar` (both factors, as ``scipy.linalg.polar``);
-    ``check_finite=False`` in both.
+    ``check_finite=False`` in both.  ``gram_newton_schulz`` also gets a row
+    with ``restart=GRAM_ONE_BLOCK``.
     """
     import polarlinalg as pl
 
@@ -202,24 +211,34 @@ def polarlinalg_candidates(backend: Any, methods: Sequence[str]) -> list[Candida
     out = []
     for method in methods:
         polynomial = method in POLYNOMIAL
-        entry = pl.orthogonalize if polynomial else pl.polar
-        fn = functools.partial(entry, method=method, check_finite=False)
-        if jit:
-            import jax
+        variants: list[tuple[str, dict[str, Any]]] = [(method, {})]
+        if method == "gram_newton_schulz":
+            variants.append((f"{method} restart={GRAM_ONE_BLOCK}", {"restart": GRAM_ONE_BLOCK}))
+        for name, options in variants:
+            entry = pl.orthogonalize if polynomial else pl.polar
+            fn = functools.partial(entry, method=method, check_finite=False, **options)
+            if jit:
+                import jax
 
-            fn = jax.jit(fn)
-        ops = _polynomial_ops(method) if polynomial else _accurate_ops(method, traced=jit)
-        out.append(
-            Candidate(
-                name=method,
-                source="polarlinalg",
-                family="polynomial" if polynomial else "accurate",
-                fn=fn,
-                ops=ops,
-                jitted=jit,
-                note=("orthogonalize" if polynomial else "polar") + (", jax.jit" if jit else ""),
+                fn = jax.jit(fn)
+            ops = (
+                _polynomial_ops(method, **options)
+                if polynomial
+                else _accurate_ops(method, traced=jit)
             )
-        )
+            out.append(
+                Candidate(
+                    name=name,
+                    source="polarlinalg",
+                    family="polynomial" if polynomial else "accurate",
+                    fn=fn,
+                    ops=ops,
+                    jitted=jit,
+                    note=("orthogonalize" if polynomial else "polar")
+                    + (", jax.jit" if jit else "")
+                    + (f", restart={options['restart']}" if options else ""),
+                )
+            )
     return out
 
 
