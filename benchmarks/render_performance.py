@@ -51,9 +51,12 @@ def _metadata(meta: dict) -> str:
         f"- Load average (1, 5, 15 min) at start {meta['loadavg_start']}, at end "
         f"{meta['loadavg_end']} (the machine is shared; a load above the core count means "
         "the timings include contention).\n"
-        f"- Command: `{meta.get('command', 'polarlinalg bench')}`; median of "
-        f"{config['repeats']} timed calls after {config['warmup']} warm-up call(s), "
-        f"{config['inputs']} inputs rotated, condition number {config['cond']:g}.\n"
+        f"- Command: `{meta.get('command', 'polarlinalg bench')}`; per row at least "
+        f"{config['warmup']} warm-up round(s) and {config.get('min_warmup_s', 0):g} s of them, "
+        f"then at least {config['repeats']} timed rounds and "
+        f"{config.get('min_time_s', 0):g} s of them (at most 50), each round one call of the "
+        f"candidate and one of its floor; {config['inputs']} inputs rotated, condition "
+        f"number {config['cond']:g}.\n"
     )
 
 

@@ -37,7 +37,8 @@ class Op(NamedTuple):
     """One operation on a stack of ``batch`` matrices.
 
     ``kind`` and ``dims``: ``"matmul"`` ``(m, k, n)`` is ``(m×k)(k×n)``;
-    ``"qr"`` ``(m, n)`` is a reduced QR with ``Q`` formed; ``"cholesky"``
+    ``"qr"`` ``(m, n)`` is a reduced QR with ``Q`` formed; ``"qr_r"``
+    ``(m, n)`` computes ``R`` alone; ``"cholesky"``
     ``(n,)``; ``"trsm"`` ``(n, r)`` is a triangular ``n × n`` solve with ``r``
     right-hand sides; ``"inv"`` ``(n,)``; ``"svd"`` ``(m, n)`` is a thin SVD
     with vectors (``m ≥ n``).
@@ -57,6 +58,9 @@ def flops(op: Op) -> float:
     if op.kind == "qr":  # Householder R, then Q formed explicitly
         m, n = op.dims
         return 4.0 * b * n * n * (m - n / 3.0)
+    if op.kind == "qr_r":  # Householder R only
+        m, n = op.dims
+        return 2.0 * b * n * n * (m - n / 3.0)
     if op.kind == "cholesky":
         (n,) = op.dims
         return b * n**3 / 3.0
@@ -133,7 +137,7 @@ def accurate_ops(
     Parameters
     ----------
     estimate : bool
-        One R-only QR of ``X₀`` for the eager bound on ``σ_min`` (counted as a QR).
+        One R-only QR of ``X₀`` for the eager bound on ``σ_min``.
     steps : sequence of (form, shifts)
         Per iteration its form, ``"qr"`` (QR of the stacked ``(m+n) × n``
         matrix and ``Q₁Q₂ᴴ`` per shift), ``"cholesky"`` (``XᴴX`` once, then a
@@ -148,7 +152,7 @@ def accurate_ops(
     m, n = _tall(m, n)
     out = []
     if estimate:
-        out.append(Op("qr", batch, (m, n)))
+        out.append(Op("qr_r", batch, (m, n)))
     for form, shifts in steps:
         if form == "qr":
             out.extend([Op("qr", batch, (m + n, n)), Op("matmul", batch, (m, n, n))] * shifts)
@@ -173,7 +177,7 @@ def _operands(op: Op, rng: np.random.Generator) -> list[np.ndarray]:
     if op.kind == "matmul":
         m, k, n = op.dims
         return [stack(m, k), stack(k, n)]
-    if op.kind in ("qr", "svd"):
+    if op.kind in ("qr", "qr_r", "svd"):
         return [stack(*op.dims)]
     if op.kind in ("cholesky", "inv"):
         (n,) = op.dims
@@ -259,6 +263,10 @@ def _function(xp: Any, kind: str) -> Callable[[tuple[Any, ...]], Any]:
         return lambda ab: ab[0] @ ab[1]
     if kind == "qr":
         return lambda a: xp.linalg.qr(a[0])
+    if kind == "qr_r":
+        from polarlinalg._compat import qr_r
+
+        return lambda a: qr_r(xp, a[0])
     if kind == "cholesky":
         return lambda a: xp.linalg.cholesky(a[0])
     if kind == "inv":

@@ -83,11 +83,17 @@ def test_floor_program_runs_every_operation_in_order():
 
     (backend,) = available_backends("numpy")
     floors = FloorProgram(backend, "float64")
-    ops = [Op("matmul", 1, (4, 6, 4)), Op("qr", 2, (6, 4)), Op("matmul", 1, (4, 6, 4))]
+    ops = [
+        Op("matmul", 1, (4, 6, 4)),
+        Op("qr", 2, (6, 4)),
+        Op("qr_r", 1, (6, 4)),
+        Op("matmul", 1, (4, 6, 4)),
+    ]
     out = floors.program(ops)(None)
     a, b = floors.operands(ops[0])
     np.testing.assert_allclose(out, a @ b)
     assert floors.flops(ops) == sum(flops(op) for op in ops)
+    assert flops(Op("qr_r", 1, (6, 4))) == pytest.approx(flops(Op("qr", 1, (6, 4))) / 2)
     assert floors.program(ops) is floors.program(list(ops))  # built once per list
     floors.clear()
     with pytest.raises(ValueError, match="at least one"):
@@ -148,7 +154,8 @@ def test_gram_floor_counts():
 def test_accurate_floor_ops():
     ops = accurate_ops(1, 100, 40, estimate=True, steps=[("qr", 1), ("cholesky", 2)], finishing=2)
     kinds = [op.kind for op in ops]
-    assert kinds.count("qr") == 2 and kinds.count("cholesky") == 2 and kinds.count("trsm") == 4
+    assert kinds.count("qr_r") == 1  # the bound estimate needs R alone
+    assert kinds.count("qr") == 1 and kinds.count("cholesky") == 2 and kinds.count("trsm") == 4
     assert Op("qr", 1, (140, 40)) in ops
     assert kinds.count("matmul") == 1 + 1 + 4 + 1
     with pytest.raises(ValueError, match="form"):
