@@ -45,7 +45,6 @@ from polarlinalg._methods._rational import (
     prepare,
     rational_method,
     shifted_products,
-    stacked_scalars,
 )
 from polarlinalg._methods.qdwh import check_lower
 
@@ -130,9 +129,18 @@ def _configure(steps: int | None, coefficients: Any, options: Mapping[str, Any])
 
 
 def _apply(xp: ModuleType, x: Any, step: ZoloStep) -> Any:
+    """One step ``X ← M̂ (X + Σⱼ aⱼ X (XᴴX + cⱼI)⁻¹)``.
+
+    The ``r ≤ 8`` weighted terms are added one by one (host-side weights), not
+    reduced over the stacking axis: under ``jax.jit`` on CPU (jaxlib 0.10) XLA
+    pulls the products that feed a reduction into one YNNPACK fusion that runs
+    about 3× slower (docs/performance.md).
+    """
     products = shifted_products(xp, x, list(step.shifts))  # (r, ..., m, n)
-    weighted = xp.sum(stacked_scalars(xp, step.weights, x) * products, axis=0)
-    return step.scale * (x + weighted)
+    out = x
+    for j, weight in enumerate(step.weights):
+        out = out + weight * products[j, ...]
+    return step.scale * out
 
 
 def _run(xp: ModuleType, x: Any, plan: ZoloPlan) -> tuple[Any, Progress]:
