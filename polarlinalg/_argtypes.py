@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["csv_list", "nonnegative_int", "positive_int", "seed_list"]
+__all__ = ["csv_list", "finite_float_at_least", "nonnegative_int", "positive_int", "seed_list"]
 
 
 def csv_list(text: str) -> list[str]:
@@ -18,6 +18,17 @@ def _integer(text: str, minimum: int, what: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}") from None
     if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}")
+    return value
+
+
+def finite_float_at_least(text: str, minimum: float, what: str) -> float:
+    """Parse a finite number ``>= minimum``; the error says ``expected {what}``."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}") from None
+    if not minimum <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected {what}; got {text!r}")
     return value
 

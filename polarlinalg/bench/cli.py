@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from polarlinalg._argtypes import csv_list as _csv
+from polarlinalg._argtypes import finite_float_at_least
 from polarlinalg._argtypes import nonnegative_int as _nonnegative_int
 from polarlinalg._argtypes import positive_int as _positive_int
 
@@ -38,23 +39,11 @@ def _aspects(text: str) -> list[Any]:
 
 
 def _cond(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1; got {text!r}") from None
-    if not 1.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 1; got {text!r}")
-    return value
+    return finite_float_at_least(text, 1.0, "a number >= 1")
 
 
 def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0; got {text!r}") from None
-    if not 0.0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0; got {text!r}")
-    return value
+    return finite_float_at_least(text, 0.0, "seconds >= 0")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -195,16 +195,16 @@ class FloorProgram:
 
     The callable runs the operations one after another, each on operands
     generated once per distinct operation (freshly, not the candidate's
-    input) and kept while the case lasts.  On JAX the whole list is one
-    ``jax.jit`` program, as the jitted candidates are, so the floor pays no
-    per-operation dispatch; each operation's first operand gets the previous
-    result's first element times zero added, so XLA can neither merge repeated
-    identical operations (common-subexpression elimination would leave one of
-    fifteen equal products; ``optimization_barrier`` does not stop it on CPU)
-    nor run them out of order.  That costs one elementwise pass over the
-    operand, ``O(mk)`` beside the product's ``O(mkn)``.
-    Eagerly (NumPy, PyTorch, CuPy) it is a Python loop, dispatch included,
-    as the candidates pay it.
+    input) and kept as long as the instance (the runner makes one per
+    case).  On JAX the whole list is one ``jax.jit`` program, as the jitted
+    candidates are, so the floor pays no per-operation dispatch; each
+    operation's first operand gets the previous result's first element times
+    zero added, so XLA can neither merge repeated identical operations
+    (common-subexpression elimination would leave one of fifteen equal
+    products; ``optimization_barrier`` does not stop it on CPU) nor run them
+    out of order.  That costs one elementwise pass over the operand, ``O(mk)``
+    beside the product's ``O(mkn)``.  Eagerly (NumPy, PyTorch, CuPy) it is a
+    Python loop, dispatch included, as the candidates pay it.
 
     The runner times the program in the same interleaved rounds as the
     candidate (:func:`polarlinalg.bench.timing.measure_interleaved`), so both
@@ -222,11 +222,6 @@ class FloorProgram:
         self._operands: dict[Op, tuple[Any, ...]] = {}
         self._programs: dict[tuple[Op, ...], Callable[[Any], Any]] = {}
         self._jax = backend.name.startswith("jax")
-
-    def clear(self) -> None:
-        """Drop the operands and compiled programs (call between cases to free memory)."""
-        self._operands.clear()
-        self._programs.clear()
 
     def operands(self, op: Op) -> tuple[Any, ...]:
         """Return the operands of ``op`` on the backend (generated on first request)."""
