@@ -34,11 +34,11 @@ from polarlinalg._compat import device, qr_r, solve_triangular
 from polarlinalg._dtypes import real_dtype
 from polarlinalg._linalg import conj_transpose, safe_divisor
 
-__all__ = ["Bounds", "estimate_bounds", "normalised", "power_norm", "start_vector"]
+__all__ = ["LOWER_MARGIN", "Bounds", "estimate_bounds", "normalised", "power_norm", "start_vector"]
 
 _POWER_STEPS = 6
 _NORM_MARGIN = 1.1
-_LOWER_MARGIN = 1.5
+LOWER_MARGIN = 1.5
 
 
 class Bounds(NamedTuple):
@@ -98,7 +98,7 @@ def estimate_bounds(xp: ModuleType, x0: Any) -> Bounds | None:
             nu_inv = xp.linalg.vector_norm(t, axis=(-2, -1))
             w = normalised(xp, solve_triangular(xp, r, t, lower=False))
         beta = xp.minimum(_NORM_MARGIN * nu_max, xp.ones_like(nu_max))
-        lower = float(xp.min(1.0 / (_LOWER_MARGIN * xp.astype(nu_inv, rdtype) * beta)))
+        lower = float(xp.min(1.0 / (LOWER_MARGIN * xp.astype(nu_inv, rdtype) * beta)))
     except (ArithmeticError, RuntimeError, ValueError):  # numpy/torch LinAlgError: singular R
         return None
     if not math.isfinite(lower) or lower <= 0.0:

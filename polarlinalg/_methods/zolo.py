@@ -21,7 +21,10 @@ precision that is ``r = 2`` up to ``κ = 6.5``, 3 to 180, 4 to 1.5e4, 5 to 2e6,
 6 to 1e9, 7 to 3e12 and 8 beyond, as in the PolarGrad code.  ``r = 1`` is QDWH.
 
 ``ℓ`` comes from the same eager estimate as QDWH, the caller's ``lower=``, or the
-dtype's ε under tracing; ``degree=`` fixes ``r``.  Convergence is tested after
+dtype's ε under tracing; ``degree=`` fixes ``r``.  With the automatic degree the
+schedule is designed for the smallest ``ℓ`` that ``r`` takes to ``5ε`` in as many
+steps (:func:`design_schedule`): the step count then does not depend on the last
+digits of an estimate, which differ between BLAS libraries.  Convergence is tested after
 each iteration; eagerly, if two iterations were not enough (an estimate of ℓ
 that was too large), further QDWH-type iterations follow.
 
@@ -34,12 +37,15 @@ Zolotarev's functions. SIAM Review 58(3), 2016.
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, NamedTuple
 
 from polarlinalg._elliptic import zolotarev_c
 from polarlinalg._methods._base import Progress, check_positive_int
+from polarlinalg._methods._lower_bound import LOWER_MARGIN
 from polarlinalg._methods._rational import (
     iterate,
     prepare,
@@ -48,7 +54,15 @@ from polarlinalg._methods._rational import (
 )
 from polarlinalg._methods.qdwh import check_lower
 
-__all__ = ["ZOLO", "ZoloPlan", "ZoloStep", "choose_degree", "zolo_step"]
+__all__ = [
+    "ZOLO",
+    "ZoloPlan",
+    "ZoloStep",
+    "choose_degree",
+    "design_floor",
+    "design_schedule",
+    "zolo_step",
+]
 
 DEFAULT_MAX_STEPS = 4
 MAX_DEGREE = 8
@@ -115,6 +129,65 @@ def choose_degree(ell: float, eps: float) -> int:
     return MAX_DEGREE
 
 
+@functools.cache
+def design_floor(r: int, steps: int, eps: float) -> float:
+    """Return a small ``ℓ`` whose degree-``r`` schedule still has at most ``steps`` steps.
+
+    Bisection in ``log ℓ`` on ``[1e-30, 1]`` (host, cached), keeping the upper end
+    on the side where the schedule is short enough, so the returned ``ℓ`` always
+    satisfies the condition.  Near the boundary whether the last step lands within
+    ``5ε`` of 1 is decided by the rounding of the float64 coefficients (``1 − Ẑ``
+    is computed to a few ε), so this is *a* crossing, not the unique one.
+    """
+
+    def short(ell: float) -> bool:
+        return len(_schedule(ell, r, eps, steps + 1)) <= steps
+
+    lo, hi = math.log(1e-30), 0.0
+    if short(1e-30):
+        return 1e-30
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if short(math.exp(mid)):
+            hi = mid
+        else:
+            lo = mid
+    return math.exp(hi)
+
+
+def design_schedule(
+    ell: float, eps: float, max_steps: int, degree: int | None = None, margin: float = 1.0
+) -> list[ZoloStep]:
+    """Return the host-side steps for ``ℓ ≤ σ_min(X₀)`` (unit precision ``eps``).
+
+    With ``degree`` given, the schedule for ``[ℓ, 1]`` with that ``r``.  Otherwise
+    ``r`` is :func:`choose_degree`'s, and the schedule is designed for the
+    *smallest* ``ℓ`` (:func:`design_floor`) that this ``r`` takes to ``5ε`` in as
+    many steps as ``ℓ`` needs: the same cost, a wider interval, so an estimate of
+    ``σ_min`` a little too large, or rounding in the first step, does not cost an
+    iteration, and the step count no longer flips with the last digits of ``ℓ``
+    (the estimate differs in those between BLAS libraries).
+
+    ``margin`` is the safety factor already taken off ``ℓ`` (the eager estimate
+    uses 1.5): when even ``r = 8`` needs three steps from ``ℓ`` but two suffice
+    from ``margin·ℓ``, the two-step design is used.  In float64 that floor is
+    ``ℓ ≈ 5e-17``, below ``σ_min(X₀) ≥ 1/(1.1κ) ≥ 9e-17`` for every ``κ ≤ 1e16``;
+    eagerly the orthogonality test after the schedule still catches a singular
+    value it missed, and further iterations follow.
+    """
+    if degree is not None:
+        return _schedule(ell, degree, eps, max_steps)
+    r = choose_degree(ell, eps)
+    count = len(_schedule(ell, r, eps, 3))
+    if count == 0:
+        return []
+    if count > 2:
+        if margin * ell < design_floor(r, 2, eps):
+            return _schedule(ell, r, eps, max_steps)
+        return _schedule(design_floor(r, 2, eps), r, eps, max_steps)
+    return _schedule(min(ell, design_floor(r, count, eps)), r, eps, max_steps)
+
+
 _FALLBACK = zolo_step(0.5, 1)
 
 
@@ -147,8 +220,11 @@ def _run(xp: ModuleType, x: Any, plan: ZoloPlan) -> tuple[Any, Progress]:
     start = prepare(xp, x, plan.lower)
     eps = float(xp.finfo(x.dtype).eps)
 
+    # A caller's ``lower`` is a bound, not an estimate: its schedule is not lifted.
+    margin = 1.0 if plan.lower is not None else LOWER_MARGIN
+
     def design(ell: float) -> list[ZoloStep]:
-        return _schedule(ell, plan.degree or choose_degree(ell, eps), eps, plan.max_steps)
+        return design_schedule(ell, eps, plan.max_steps, plan.degree, margin)
 
     # The designed steps are not change-tested (a tiny change after the first one
     # does not mean convergence); the orthogonality test after them decides.

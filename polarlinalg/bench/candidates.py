@@ -134,10 +134,11 @@ def _qdwh_steps(lower: float, eps: float, iterations: int) -> list[tuple[str, in
 
 
 def _zolo_steps(lower: float, eps: float, iterations: int) -> list[tuple[str, int]]:
+    from polarlinalg._methods._lower_bound import LOWER_MARGIN
     from polarlinalg._methods._rational import CHOLESKY_MIN_SHIFT
-    from polarlinalg._methods.zolo import _FALLBACK, DEFAULT_MAX_STEPS, _schedule, choose_degree
+    from polarlinalg._methods.zolo import _FALLBACK, DEFAULT_MAX_STEPS, design_schedule
 
-    steps = _schedule(lower, choose_degree(lower, eps), eps, DEFAULT_MAX_STEPS)
+    steps = design_schedule(lower, eps, DEFAULT_MAX_STEPS, margin=LOWER_MARGIN)
     steps = (steps + [_FALLBACK] * iterations)[:iterations]
     out = []
     for step in steps:
@@ -158,9 +159,9 @@ def _static_info(method: str, eps: float) -> tuple[int, int]:
         ns = sum(1 for w in schedule if w == NS)
         return len(schedule) - ns, ns + 1
     if method == "zolo":
-        from polarlinalg._methods.zolo import DEFAULT_MAX_STEPS, _schedule, choose_degree
+        from polarlinalg._methods.zolo import DEFAULT_MAX_STEPS, design_schedule
 
-        return len(_schedule(eps, choose_degree(eps, eps), eps, DEFAULT_MAX_STEPS)), 1
+        return len(design_schedule(eps, eps, DEFAULT_MAX_STEPS)), 1
     if method == "newton":
         from polarlinalg._methods.newton import static_counts
 

@@ -16,7 +16,13 @@ from support import (
 )
 
 from polarlinalg import orthogonalize, polar
-from polarlinalg._methods.zolo import MAX_DEGREE, choose_degree, zolo_step
+from polarlinalg._methods.zolo import (
+    MAX_DEGREE,
+    choose_degree,
+    design_floor,
+    design_schedule,
+    zolo_step,
+)
 from polarlinalg.testing import random_matrix
 
 EPS64, EPS32 = 2.0**-52, 2.0**-23
@@ -30,12 +36,57 @@ def test_accuracy_in_two_iterations(backend, dtype, shape, cond, side):
     assert info.iterations <= 2
 
 
-def test_two_iterations_up_to_kappa_1e16(backend):
+@pytest.mark.parametrize("shape", [(40, 30), (30, 30), (64, 16)])
+def test_two_iterations_up_to_kappa_1e16(backend, shape):
+    # At κ = 1e16 the estimate of ℓ varies in its last digits between BLAS libraries
+    # (5.6e-17 … 7.4e-17 seen on OpenBLAS, MKL and XLA); the schedule must not.
     need_dtype(backend, "float64")
-    a = backend.asarray(random_matrix((40, 30), cond=1e16, seed=2), "float64")
-    (u, h), info = polar(a, method="zolo", return_info=True)
-    assert info.iterations <= 2
-    check_accurate(backend, a, u, h, "right", ACCURATE["float64"])
+    for seed in range(6):
+        a = backend.asarray(random_matrix(shape, cond=1e16, seed=seed), "float64")
+        (u, h), info = polar(a, method="zolo", return_info=True)
+        assert info.iterations <= 2, (seed, info)
+        check_accurate(backend, a, u, h, "right", ACCURATE["float64"])
+
+
+@pytest.mark.parametrize("eps", [EPS64, EPS32])
+def test_design_step_count_does_not_depend_on_the_last_digits_of_ell(eps):
+    # Whether the last step lands within 5ε of 1 is decided by rounding in the
+    # float64 coefficients; the designed schedule is the floor's, so one (r, steps)
+    # always gives the same steps.
+    for kappa in (1e1, 1e3, 1e6, 1e9, 1e12, 1e16):
+        ell = 1.0 / kappa
+        lengths = {
+            len(design_schedule(ell * (1 + 1e-3 * k), eps, 4, margin=1.5)) for k in range(40)
+        }
+        assert len(lengths) == 1 and lengths <= {1, 2}, (kappa, lengths)
+        r = choose_degree(ell, eps)
+        floor = design_floor(r, 2, eps)
+        assert floor <= ell or r == MAX_DEGREE
+        steps = design_schedule(ell, eps, 4, margin=1.5)
+        # the designed steps take all of [min(ℓ, floor), 1] to within a few ε of 1
+        for x0 in np.geomspace(min(ell, floor), 1.0, 50):
+            x = float(x0)
+            for step in steps:
+                x = step(x)
+            assert 1.0 - x <= 10.0 * eps, (kappa, x0, 1.0 - x)
+
+
+def test_design_lifts_only_an_estimate_by_its_margin():
+    floor = design_floor(MAX_DEGREE, 2, EPS64)
+    assert 1e-17 < floor < 9e-17  # below σ_min(X₀) ≥ 1/(1.1κ) for every κ ≤ 1e16
+    below = 1e-17  # r = 8 needs three steps from here
+    lift = 1.2 * floor / below
+    assert len(design_schedule(below, EPS64, 4, margin=lift)) == 2  # an estimate: lifted
+    assert len(design_schedule(below, EPS64, 4, margin=1.0)) == 3  # a caller's bound: kept
+    assert len(design_schedule(below, EPS64, 4, margin=1.5)) == 3  # beyond the margin
+    assert len(design_schedule(1e-20, EPS64, 4, degree=8)) == 3
+    assert design_schedule(1.0, EPS64, 4) == []
+
+
+def test_a_callers_tiny_lower_keeps_its_longer_schedule():
+    a = random_matrix((30, 20), cond=1e3, seed=7)
+    _, info = orthogonalize(a, method="zolo", lower=1e-20, return_info=True)
+    assert info.iterations == 3  # honoured: designed for [1e-20, 1], not lifted to two steps
 
 
 def test_degree_choice_matches_the_published_table():
