@@ -8,6 +8,7 @@ when they run, so ``polarlinalg validate`` never pays for matplotlib or a framew
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -28,14 +29,23 @@ def _validate(args: argparse.Namespace) -> int:
         pass
     start = time.perf_counter()
     try:
-        found = available_backends(args.backends)
+        if args.backends is None:  # every installed one (or POLARLINALG_BACKENDS's)
+            found = available_backends()
+            if not found:  # POLARLINALG_BACKENDS names none that is here: say why
+                found = validate.requested_backends(os.environ.get("POLARLINALG_BACKENDS", ""))
+        else:  # each one named must be here
+            found = validate.requested_backends(args.backends)
         rows = validate.run(
             backends=[b.name for b in found], methods=args.methods, dtypes=args.dtypes
         )
     except ValueError as exc:
-        print(f"polarlinalg validate: error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"polarlinalg validate: error: {line}", file=sys.stderr)
         return 2
     elapsed = time.perf_counter() - start
+    if not rows:
+        print("polarlinalg validate: error: nothing was validated", file=sys.stderr)
+        return 1
     print(validate.format_table(rows))
     failed = [r for r in rows if not r.passed]
     names = ", ".join(b.name for b in found)
@@ -50,9 +60,6 @@ def _validate(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(validate.to_json(rows) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
-    if not rows:
-        print("polarlinalg validate: error: nothing was validated", file=sys.stderr)
-        return 1
     return 1 if failed else 0
 
 
@@ -78,7 +85,11 @@ def _parser() -> argparse.ArgumentParser:
         "--backends",
         type=_csv,
         default=None,
-        help="comma-separated backends (default: all installed; env POLARLINALG_BACKENDS)",
+        help=(
+            "comma-separated backends among numpy,array_api_strict,torch,torch-cuda,jax,"
+            "jax-gpu,cupy, each of which must be available (default: all installed; env "
+            "POLARLINALG_BACKENDS filters them)"
+        ),
     )
     val.add_argument(
         "--methods", type=_csv, default=None, help="comma-separated methods (default: all)"
@@ -87,7 +98,11 @@ def _parser() -> argparse.ArgumentParser:
         "--dtypes",
         type=_csv,
         default=None,
-        help="comma-separated dtypes among float32,float64,bfloat16 (default: all)",
+        help=(
+            "comma-separated dtypes among float32,float64,bfloat16,float16 (default: all; "
+            "bfloat16 on torch and jax only); the complex cases run in complex64 with "
+            "float32 and complex128 with float64"
+        ),
     )
     val.add_argument("--json", metavar="PATH", default=None, help="also write the rows as JSON")
     val.set_defaults(func=_validate)

@@ -44,7 +44,14 @@ import optax
 from polarlinalg._coefficients import COEFFICIENTS
 from polarlinalg._distributed import jax_layout
 from polarlinalg._rules import PolarGradRule, as_matrices, polargrad_direction
-from polarlinalg._rules.hyperparams import check_lr, check_pair, check_weight_decay
+from polarlinalg._rules.finite import non_finite_error
+from polarlinalg._rules.hyperparams import (
+    check_compute_dtype,
+    check_flag,
+    check_lr,
+    check_pair,
+    check_weight_decay,
+)
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_polar_settings
 
 __all__ = ["ScaleByPolarGradState", "muon", "polargrad", "scale_by_polargrad"]
@@ -71,6 +78,36 @@ def _static_int(name: str, value: Any) -> int | None:
     if hasattr(value, "shape") and value.shape == () and jnp.issubdtype(value.dtype, jnp.integer):
         return int(value)
     raise TypeError(f"{name} must be an int; got {value!r}")
+
+
+def _check_finite_leaves(grads: Any) -> None:
+    """Raise ValueError naming the first leaf of ``grads`` holding NaN/inf; one device read.
+
+    Traced leaves (under ``jax.jit``) cannot be read: then nothing is checked.
+    """
+    leaves = jax.tree_util.tree_flatten_with_path(grads)[0]
+    if not leaves or any(isinstance(g, jax.core.Tracer) for _, g in leaves):
+        return
+    flags = jax.device_get([jnp.all(jnp.isfinite(g)) for _, g in leaves])
+    for (path, g), ok in zip(leaves, flags, strict=True):
+        if not ok:
+            name = jax.tree_util.keystr(path)
+            raise non_finite_error(f"parameter {name} (shape {tuple(jnp.shape(g))})")
+
+
+def _finite_checked(
+    tx: optax.GradientTransformation, check_finite: bool
+) -> optax.GradientTransformation:
+    """Return ``tx`` whose ``update`` first checks every gradient leaf (eagerly); same state."""
+    if not check_finite:
+        return tx
+    tx = optax.with_extra_args_support(tx)
+
+    def update_fn(updates: Any, state: Any, params: Any = None, **extra: Any) -> Any:
+        _check_finite_leaves(updates)
+        return tx.update(updates, state, params, **extra)
+
+    return optax.GradientTransformationExtraArgs(tx.init, update_fn)
 
 
 def _is_matrix(x: Any) -> bool:
@@ -169,9 +206,15 @@ def scale_by_polargrad(
     mu_dtype : dtype, optional
         Dtype of the momentum (default: the leaf's), e.g. float32 for
         bfloat16 parameters.
+    check_finite : bool, default True
+        Outside ``jax.jit``, raise ValueError naming the leaf when a gradient
+        holds NaN or infinity (nothing is computed).  Under ``jax.jit`` values
+        cannot be read: NaN then propagates, as with False.
     """
     steps = _static_int("steps", steps)
     options = dict(method_options or {})
+    check_flag("check_finite", check_finite)
+    check_compute_dtype(compute_dtype, method, jnp)
 
     rule = PolarGradRule(
         momentum=momentum,
@@ -186,10 +229,10 @@ def scale_by_polargrad(
         layout=layout,
         flatten=flatten,
         compute_dtype=compute_dtype,
-        check_finite=check_finite,
+        check_finite=False,  # checked up front, naming the leaf
         method_options=options,
     )
-    return _transformation(lambda g: rule, mu_dtype, rule.has_buffer)
+    return _finite_checked(_transformation(lambda g: rule, mu_dtype, rule.has_buffer), check_finite)
 
 
 def _labels(rules: Labels, matrix_label: str, other: str, two_d_only: bool = False) -> Any:
@@ -252,6 +295,10 @@ def polargrad(
         AdamW for the other leaves (``adamw_lr`` defaults to ``learning_rate``).
     mu_dtype : dtype, optional
         Dtype of both rules' first moments.
+    check_finite : bool, default True
+        Outside ``jax.jit``, raise ValueError naming the leaf when the
+        gradient of any leaf (either rule) holds NaN or infinity.  Under
+        ``jax.jit`` NaN propagates.
     Others
         As in :func:`scale_by_polargrad`.
 
@@ -269,6 +316,7 @@ def polargrad(
     check_weight_decay(weight_decay)
     check_weight_decay(adamw_weight_decay, "adamw_weight_decay")
     b1, b2 = check_pair("adamw_betas", adamw_betas)
+    check_flag("check_finite", check_finite)
     matrix = optax.chain(
         scale_by_polargrad(
             momentum=momentum,
@@ -283,7 +331,7 @@ def polargrad(
             layout=layout,
             flatten=flatten,
             mu_dtype=mu_dtype,
-            check_finite=check_finite,
+            check_finite=False,  # every leaf is checked below, before the partition
             method_options=method_options,
         ),
         optax.add_decayed_weights(weight_decay, weight_decay_mask),
@@ -297,9 +345,10 @@ def polargrad(
         weight_decay=adamw_weight_decay,
         mu_dtype=mu_dtype,
     )
-    return optax.partition(
+    both = optax.partition(
         {"polargrad": matrix, "adamw": other}, _labels(rules, "polargrad", "adamw")
     )
+    return _finite_checked(both, check_finite)
 
 
 def _muon_rows(ns_coeffs: Any, ns_steps: Any) -> tuple[Any, int]:
@@ -371,6 +420,7 @@ def muon(
     :data:`polarlinalg.COEFFICIENTS` or rows (replacing ``ns_coeffs``).
     """
     check_lr(learning_rate, "learning_rate")
+    check_compute_dtype(compute_dtype, method, jnp)
     rows, steps = _muon_rows(ns_coeffs, ns_steps)
     floor = float(eps) if isinstance(eps, numbers.Real) else None  # a traced eps: no floor
     steps, coefficients, options = muon_polar_settings(method, coefficients, rows, steps, floor)

@@ -33,7 +33,8 @@ from polarlinalg._rules import (
     choose_rule,
     polargrad_direction,
 )
-from polarlinalg._rules.hyperparams import check_pair
+from polarlinalg._rules.finite import first_non_finite, non_finite_error
+from polarlinalg._rules.hyperparams import check_compute_dtype, check_flag, check_pair
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
 
 __all__ = ["AdamWSlot", "MatrixSlot", "Muon", "OptimizerState", "PolarGrad"]
@@ -128,14 +129,19 @@ class PolarGrad:
     adamw_eps : float, default 1e-8
     adamw_weight_decay : float, default 0
     check_finite : bool, default True
-        Raise ValueError for NaN/inf gradients of the matrix rule.
+        Raise ValueError naming the parameter, before anything is computed,
+        when any gradient (matrix or AdamW rule) holds NaN or infinity (eager
+        arrays only).  With False, and for traced arrays, NaN propagates into
+        the parameter instead, whatever the method.
     method_options : dict, optional
         Extra options of the polar method (e.g. ``{"lower": 1e-3}``).
 
     Raises
     ------
     ValueError, TypeError
-        For an invalid hyper-parameter, at construction.
+        For an invalid hyper-parameter, at construction; for a
+        ``compute_dtype`` the parameters' namespace lacks (bfloat16 in NumPy),
+        at ``init``.
 
     Examples
     --------
@@ -187,12 +193,13 @@ class PolarGrad:
             layout=layout,
             flatten=flatten,
             compute_dtype=compute_dtype,
-            check_finite=check_finite,
+            check_finite=False,  # step checks every gradient first
             method_options=dict(method_options or {}),
         )
         self._setup(
             lr, weight_decay, rule, rules, adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay
         )
+        self.check_finite = check_flag("check_finite", check_finite)
 
     def _setup(
         self,
@@ -220,6 +227,7 @@ class PolarGrad:
         b1, b2 = check_pair("adamw_betas", adamw_betas)
         self.adamw = AdamWRule(b1=b1, b2=b2, eps=adamw_eps)
         self.adamw_weight_decay = adamw_weight_decay
+        self.check_finite = False  # Muon does not check; PolarGrad sets its own after this
 
     # -- which rule ------------------------------------------------------------------------
 
@@ -248,6 +256,7 @@ class PolarGrad:
                 raise TypeError(f"parameter {key!r} must be floating; got dtype {x.dtype}")
             dtype = state_dtype(xp, x.dtype)
             if self._rule_of(key, x) == "polargrad":
+                check_compute_dtype(self.rule.compute_dtype, self.rule.method, xp)
                 view = as_matrices(x, self.rule.flatten)
                 buf = xp.zeros(view.shape, dtype=dtype, device=device(x))
                 slots[key] = MatrixSlot(buf if self.rule.has_buffer else None)
@@ -263,7 +272,9 @@ class PolarGrad:
         """Return ``(new params, new state)`` after one step with ``grads``.
 
         A gradient that is None leaves its parameter and slot unchanged (as
-        PyTorch does for parameters without ``.grad``).
+        PyTorch does for parameters without ``.grad``).  With
+        ``check_finite``, a NaN/inf gradient raises ValueError naming its
+        parameter before anything is computed.
         """
         if not isinstance(state, OptimizerState):
             raise TypeError("state must be the OptimizerState returned by init() or step()")
@@ -282,6 +293,11 @@ class PolarGrad:
                     f"gradient {key!r} has shape {tuple(g.shape)}, its parameter "
                     f"{tuple(param_items[key].shape)}"
                 )
+        if self.check_finite:
+            bad = first_non_finite(grad_items.items())
+            if bad is not None:
+                shape = tuple(grad_items[bad].shape)
+                raise non_finite_error(f"parameter {bad!r} (shape {shape})")
         count = state.count + 1
         lr = self.lr(state.count) if callable(self.lr) else self.lr
         adamw_lr = self.adamw_lr(state.count) if callable(self.adamw_lr) else self.adamw_lr

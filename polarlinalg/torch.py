@@ -39,6 +39,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import array_api_compat.torch as torch_namespace
 import torch
 from torch.optim import Optimizer
 
@@ -55,7 +56,14 @@ from polarlinalg._rules import (
     choose_rule,
     polargrad_direction_parts,
 )
-from polarlinalg._rules.hyperparams import RULES, check_choice, check_pair
+from polarlinalg._rules.finite import non_finite_error
+from polarlinalg._rules.hyperparams import (
+    RULES,
+    check_choice,
+    check_compute_dtype,
+    check_flag,
+    check_pair,
+)
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
 
 __all__ = ["Muon", "PolarGrad"]
@@ -70,6 +78,18 @@ def _xp(x: torch.Tensor) -> Any:
 
 def _state_dtype(p: torch.Tensor) -> torch.dtype:
     return state_dtype(_xp(p), p.dtype)
+
+
+def _check_lr(value: Any, name: str = "lr") -> None:
+    """:func:`check_lr`, also for a tensor, which must have one element (as torch.optim's)."""
+    if torch.is_tensor(value):
+        if value.numel() != 1:
+            raise ValueError(
+                f"{name} must be a number or a 1-element tensor; got a tensor of shape "
+                f"{tuple(value.shape)}"
+            )
+        value = value.detach().reshape(())
+    check_lr(value, name)
 
 
 def _distributed() -> Any:
@@ -93,15 +113,20 @@ class _MatrixOptimizer(Optimizer):
     def _matrix_rule(self, group: Mapping[str, Any]) -> PolarGradRule:
         raise NotImplementedError
 
+    def _rule(self, group: Mapping[str, Any]) -> PolarGradRule:
+        """Build the matrix rule of ``group``, its ``compute_dtype`` checked against torch's."""
+        check_compute_dtype(group["compute_dtype"], group["method"], torch_namespace)
+        return self._matrix_rule(group)
+
     def _check_group(self, group: Mapping[str, Any]) -> None:
         """Raise for invalid hyper-parameters or parameters of ``group``."""
-        check_lr(group["lr"])
+        _check_lr(group["lr"])
         check_weight_decay(group["weight_decay"])
         if group.get("batch") not in (None, True, False):
             raise ValueError(f"batch must be None, True or False; got {group['batch']!r}")
         if group.get("distributed", True) not in (True, False):
             raise ValueError(f"distributed must be True or False; got {group['distributed']!r}")
-        self._matrix_rule(group)
+        self._rule(group)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         super().add_param_group(param_group)
@@ -116,7 +141,7 @@ class _MatrixOptimizer(Optimizer):
         key = tuple(repr(group[k]) for k in self._rule_keys)
         cached = group.get("_polarlinalg_rule")
         if cached is None or cached[0] != key:
-            cached = (key, self._matrix_rule(group))
+            cached = (key, self._rule(group))
             group["_polarlinalg_rule"] = cached
         return cached[1]
 
@@ -146,47 +171,56 @@ class _MatrixOptimizer(Optimizer):
 
     # -- step -------------------------------------------------------------------------------
 
+    def _describe(self, group: int, index: int) -> str:
+        """Name a parameter in errors: by name when the groups have names, else by position."""
+        names = self.param_groups[group].get("param_names")
+        p = self.param_groups[group]["params"][index]
+        where = repr(names[index]) if names else f"{index} of param group {group}"
+        return f"parameter {where} (shape {tuple(p.shape)})"
+
     def _choose(self, group: Mapping[str, Any], p: torch.Tensor) -> str:
         return choose_rule(
             group.get("rule", "auto"), p.ndim, name=f"parameter of shape {tuple(p.shape)}"
         )
 
     def _gather(self) -> list[tuple[dict[str, Any], PolarGradRule, list, list]]:
-        """Check every gradient first, so a bad one raises before any state changes."""
+        """Check every gradient first, so a bad one raises before any state changes.
+
+        With ``check_finite``, the gradients of every parameter the step
+        touches (matrix and AdamW alike) are checked in one device
+        synchronisation.
+        """
         work = []
-        checked: list[torch.Tensor] = []
-        for group in self.param_groups:
+        checked: list[tuple[int, int, torch.Tensor]] = []  # (group, position, parameter)
+        for index, group in enumerate(self.param_groups):
             rule = self._cached_rule(group)
             matrices, vectors = [], []
-            for p in group["params"]:
+            for i, p in enumerate(group["params"]):
                 if p.grad is None:
                     continue
                 if p.grad.is_sparse:
                     raise RuntimeError(
-                        f"{type(self).__name__} does not support sparse gradients "
-                        f"(parameter of shape {tuple(p.shape)}); use a dense embedding "
-                        "or torch.optim.SparseAdam for it"
+                        f"{type(self).__name__} does not support sparse gradients: the gradient "
+                        f"of {self._describe(index, i)} is sparse; use a dense embedding or "
+                        "torch.optim.SparseAdam for it"
                     )
                 if self._choose(group, p) == "polargrad":
                     matrices.append(p)
-                    if rule.check_finite:
-                        checked.append(p)
                 else:
                     vectors.append(p)
+                if group.get("check_finite", False):
+                    checked.append((index, i, p))
             work.append((group, rule, matrices, vectors))
         if checked:
             distributed = _distributed()
+            grads = [p.grad for *_, p in checked]
             if distributed is None:
-                flags = torch.stack([torch.isfinite(p.grad).all() for p in checked])
+                flags = torch.stack([torch.isfinite(g).all() for g in grads])
             else:  # every rank must agree, also on the shards it does not hold
-                flags = distributed.finite_flags([p.grad for p in checked])
+                flags = distributed.finite_flags(grads)
             if not bool(flags.all()):
-                bad = checked[int(torch.argmin(flags.to(torch.int8)))]
-                raise ValueError(
-                    f"the gradient of a parameter of shape {tuple(bad.shape)} contains NaN or "
-                    "infinity; no parameter was updated (pass check_finite=False to skip this "
-                    "check)"
-                )
+                index, i, _ = checked[int(torch.argmin(flags.to(torch.int8)))]
+                raise non_finite_error(self._describe(index, i))
         return work
 
     @torch.no_grad()
@@ -302,6 +336,8 @@ def _apply(
     params: list[torch.Tensor], updates: list[torch.Tensor], lr: Any, wd: Any, scale: float = 1.0
 ) -> None:
     """``p ← (1 − lr·wd) p − lr·scale·u`` for each pair, with foreach kernels."""
+    if torch.is_tensor(lr) and lr.ndim:  # a 1-element tensor; foreach kernels need it 0-d
+        lr = lr.reshape(())
     if wd != 0:
         torch._foreach_mul_(params, 1 - lr * wd)
     if torch.is_tensor(lr):
@@ -353,8 +389,11 @@ class PolarGrad(_MatrixOptimizer):
     adamw_betas, adamw_eps, adamw_weight_decay
         AdamW's hyper-parameters.
     check_finite : bool, default True
-        Raise ValueError (before any update) for a NaN/inf matrix gradient;
-        costs one device synchronisation per step.
+        Raise ValueError naming the parameter, before any parameter or state
+        changes, when the gradient of any parameter the step touches (matrix
+        or AdamW) holds NaN or infinity; costs one device synchronisation per
+        step.  With False NaN propagates into the parameter instead, whatever
+        the method.
     method_options : dict, optional
         Extra options of the polar method.
     batch : bool, optional
@@ -460,15 +499,16 @@ class PolarGrad(_MatrixOptimizer):
             scale_factor=group["scale_factor"],
             layout=group["layout"],
             flatten=group["flatten"],
-            check_finite=group["check_finite"],
+            check_finite=False,  # _gather checks every gradient before the step
             method_options=group["method_options"] or {},
         )
 
     def _check_group(self, group: Mapping[str, Any]) -> None:
         super()._check_group(group)
+        check_flag("check_finite", group["check_finite"])
         check_choice("rule", group["rule"], RULES)
         if group["adamw_lr"] is not None:
-            check_lr(group["adamw_lr"], "adamw_lr")
+            _check_lr(group["adamw_lr"], "adamw_lr")
         check_weight_decay(group["adamw_weight_decay"], "adamw_weight_decay")
         _adamw_rule(group)
         for p in group["params"]:
@@ -534,8 +574,6 @@ class Muon(_MatrixOptimizer):
         compute_dtype: Any = None,
         batch: bool | None = None,
     ) -> None:
-        if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
         defaults = {
             "lr": lr,
             "weight_decay": weight_decay,

@@ -31,6 +31,7 @@ ceiling ``max φ`` on ``(0, 1/s]`` plus the same tolerance (no blow-up).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import time
@@ -43,7 +44,7 @@ import numpy as np
 from polarlinalg._coefficients import schedule_band
 from polarlinalg._methods import METHODS, get_method
 from polarlinalg._polar import polar
-from polarlinalg.backends import Backend, available_backends
+from polarlinalg.backends import BACKEND_NAMES, Backend, available_backends
 from polarlinalg.diagnostics import backward_error, orthogonality_error
 from polarlinalg.testing import exact_iterate, random_matrix, reference_polar
 
@@ -54,6 +55,7 @@ __all__ = [
     "Case",
     "Result",
     "format_table",
+    "requested_backends",
     "run",
     "to_json",
 ]
@@ -93,6 +95,26 @@ DTYPES: tuple[str, ...] = ("float32", "float64", "bfloat16", "float16")
 """Dtypes validated (complex cases use the matching complex dtype; bfloat16 where available)."""
 
 _COMPLEX = {"float32": "complex64", "float64": "complex128"}
+
+# What each backend needs: the module it imports, how to get it, whether it needs a GPU.
+_NEEDS: dict[str, tuple[str, str, bool]] = {
+    "numpy": ("numpy", "install it with pip install numpy", False),
+    "array_api_strict": (
+        "array_api_strict",
+        "install it with pip install array-api-strict",
+        False,
+    ),
+    "torch": ("torch", 'install it with pip install "polarlinalg[torch]"', False),
+    "torch-cuda": ("torch", "it needs a CUDA build of PyTorch (pytorch.org) and a CUDA GPU", True),
+    "jax": ("jax", 'install it with pip install "polarlinalg[jax]"', False),
+    "jax-gpu": ("jax", 'it needs pip install "jax[cuda12]" and a CUDA GPU', True),
+    "cupy": (
+        "cupy",
+        'install it with pip install "polarlinalg[cuda12]" (or "polarlinalg[cuda13]") on a '
+        "machine with a CUDA GPU",
+        True,
+    ),
+}
 
 # Unit roundoff of each dtype (half the machine epsilon).
 _UNIT = {"float32": 2.0**-24, "float64": 2.0**-53, "bfloat16": 2.0**-8, "float16": 2.0**-11}
@@ -238,6 +260,39 @@ def _run_one(backend: Backend, method: str, dtype: str, case: Case) -> Result | 
     )
 
 
+def requested_backends(names: Iterable[str] | str) -> list[Backend]:
+    """Return the backends ``names`` (a list or a comma-separated string), all of them.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or for requested backends that are not available
+        here, one line each: not installed (and how to install it) or
+        without a device.
+    """
+    if isinstance(names, str):
+        names = names.replace(" ", "").split(",")
+    names = [n for n in names if n]
+    if not names:
+        raise ValueError(f"no backend named; choose from {', '.join(BACKEND_NAMES)}")
+    found = available_backends(names)
+    have = {b.name for b in found}
+    missing = [n for n in dict.fromkeys(names) if n not in have]
+    lines = []
+    for name in missing:
+        module, hint, gpu = _NEEDS[name]
+        if importlib.util.find_spec(module) is None:
+            why = f"{module} is not installed"
+        elif gpu:
+            why = f"{module} finds no GPU"
+        else:
+            why = f"{module} is installed but failed to load (try: python -c 'import {module}')"
+        lines.append(f"backend {name} is not available here: {why}; {hint}")
+    if lines:
+        raise ValueError("\n".join(lines))
+    return found
+
+
 def run(
     backends: Iterable[str] | str | None = None,
     methods: Sequence[str] | None = None,
@@ -249,14 +304,23 @@ def run(
     Parameters
     ----------
     backends : iterable of str or str, optional
-        Backend names (default: every installed one; see
+        Backend names, each of which must be available
+        (:func:`requested_backends`); default: every installed one, or those
+        of ``POLARLINALG_BACKENDS`` that are installed (see
         :func:`polarlinalg.backends.available_backends`).
     methods : sequence of str, optional
         Method names (default: all of :data:`polarlinalg.METHODS`).
     dtypes : sequence of str, optional
-        Subset of :data:`DTYPES`.
+        Subset of :data:`DTYPES`; the complex cases run in the matching
+        complex dtype (complex64 with float32, complex128 with float64).
     cases : sequence of Case, optional
         The matrices (default :data:`SUITE`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or dtype, or a named backend that is not
+        available.
     """
     methods = list(METHODS if methods is None else methods)
     for name in methods:
@@ -264,9 +328,10 @@ def run(
     dtypes = list(DTYPES if dtypes is None else dtypes)
     bad = sorted(set(dtypes) - set(DTYPES))
     if bad:
-        raise ValueError(f"unknown dtype(s) {', '.join(bad)}; choose from {', '.join(DTYPES)}")
+        raise ValueError(_dtype_error(bad))
+    found = available_backends() if backends is None else requested_backends(backends)
     rows: list[Result] = []
-    for backend in available_backends(backends):
+    for backend in found:
         for method in methods:
             for dtype in dtypes:
                 for case in cases:
@@ -274,6 +339,15 @@ def run(
                     if result is not None:
                         rows.append(result)
     return rows
+
+
+def _dtype_error(bad: list[str]) -> str:
+    lines = [f"unknown dtype(s) {', '.join(bad)}; choose from {', '.join(DTYPES)}"]
+    real = {c: r for r, c in _COMPLEX.items()}
+    lines += [
+        f"{c}: the complex cases of the suite run in {c} with {real[c]}" for c in bad if c in real
+    ]
+    return "\n".join(lines)
 
 
 def _sci(x: float | None) -> str:

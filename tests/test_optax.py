@@ -126,6 +126,35 @@ def test_rules_send_leaves_to_either_rule():
     assert u["conv"].shape == (3, 4, 5)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_gradient_raises_naming_the_leaf(bad):
+    """Eagerly every leaf is checked (AdamW ones too) and named; under jit NaN propagates."""
+    params = _tree()
+    tx = polargrad(0.01, momentum=0.9, method="qdwh")
+    state = tx.init(params)
+    grads = {**params, "bias": params["bias"].at[3].set(bad)}
+    with pytest.raises(ValueError, match=r"parameter \['bias'\] \(shape \(16,\)\) contains NaN"):
+        tx.update(grads, state, params)
+    u, _ = jax.jit(tx.update)(grads, state, params)  # values cannot be checked: NaN propagates
+    assert np.isnan(np.asarray(u["bias"][3]))
+    assert np.isfinite(np.asarray(u["a"])).all()
+    alone = scale_by_polargrad()
+    matrices = {"w": params["a"].at[0, 0].set(bad)}
+    with pytest.raises(ValueError, match=r"parameter \['w'\] \(shape \(32, 48\)\)"):
+        alone.update(matrices, alone.init(matrices))
+
+
+@pytest.mark.parametrize("method", ["qdwh", "zolo", "newton", "svd"])
+def test_non_finite_gradient_propagates_without_the_check(method):
+    params = _tree()
+    tx = polargrad(0.01, momentum=0.9, method=method, check_finite=False)
+    state = tx.init(params)
+    grads = {**params, "a": params["a"].at[1, 2].set(np.inf)}
+    u, _ = tx.update(grads, state, params)
+    assert np.isnan(np.asarray(u["a"])).all()
+    assert np.isfinite(np.asarray(u["b"])).all()
+
+
 def test_scale_by_polargrad_rejects_vectors():
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         scale_by_polargrad().init({"v": jnp.zeros(3)})
@@ -143,6 +172,17 @@ def test_scale_by_polargrad_rejects_vectors():
         (lambda: muon(0.1, ns_coeffs=(1.0, 2.0)), ValueError, "shape"),
         (lambda: muon(0.1, beta=1.0), ValueError, r"momentum must be in \[0, 1\)"),
         (lambda: muon(0.1, method="nope"), ValueError, "unknown polar method"),
+        (lambda: polargrad(0.1, compute_dtype="bf16"), ValueError, "compute_dtype must be None"),
+        (lambda: polargrad(0.1, compute_dtype=jnp.bfloat16), ValueError, "'qdwh' factorizes"),
+        (lambda: scale_by_polargrad(compute_dtype="f32"), ValueError, "compute_dtype must be"),
+        (lambda: muon(0.1, compute_dtype="bf16"), ValueError, "compute_dtype must be None"),
+        (
+            lambda: polargrad(jnp.asarray([0.01, 0.02])),
+            ValueError,
+            r"learning_rate must be a number or a 0-d array; got an array of shape \(2,\)",
+        ),
+        (lambda: muon(jnp.ones(2)), ValueError, "learning_rate must be a number or a 0-d"),
+        (lambda: polargrad(0.1, check_finite=1), TypeError, "check_finite must be True or False"),
     ],
 )
 def test_bad_hyperparameters(make, error, match):

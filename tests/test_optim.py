@@ -62,10 +62,40 @@ def test_nan_gradient_raises_and_leaves_state(backend):
     g = to_f64(backend, params["w"])
     g[0, 0] = np.nan
     bad["w"] = backend.asarray(g, "float64")
-    with pytest.raises(ValueError, match="NaN or infinity"):
+    with pytest.raises(ValueError, match=r"parameter 'w' \(shape \(6, 4\)\) contains NaN"):
         opt.step(params, bad, state)
     assert state.count == 0
     assert np.array_equal(to_f64(backend, state.slots["w"].momentum), np.zeros((6, 4)))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_adamw_gradient_raises_naming_it(backend, bad):
+    """The check covers the AdamW parameters too; list parameters are named by index."""
+    params = list(_params(backend).values())
+    opt = PolarGrad(0.1, momentum=0.9)
+    state = opt.init(params)
+    g = to_f64(backend, params[2])
+    g[1] = bad
+    grads = [params[0], params[1], backend.asarray(g, "float64")]
+    with pytest.raises(ValueError, match=r"parameter 2 \(shape \(4,\)\) contains NaN or inf"):
+        opt.step(params, grads, state)
+    assert state.count == 0
+    assert np.array_equal(to_f64(backend, state.slots[2].mu), np.zeros(4))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("method", ["qdwh", "zolo", "newton", "svd"])
+def test_non_finite_gradient_propagates_without_the_check(backend, method):
+    params = _params(backend)
+    opt = PolarGrad(0.1, momentum=0.9, method=method, check_finite=False)
+    state = opt.init(params)
+    g = to_f64(backend, params["w"])
+    g[0, 0] = math.nan
+    grads = {**params, "w": backend.asarray(g, "float64")}
+    new, state = opt.step(params, grads, state)
+    assert np.isnan(to_f64(backend, new["w"])).all()
+    assert np.isfinite(to_f64(backend, new["emb"])).all()
+    assert state.count == 1
 
 
 def test_muon_matches_torch_formula_in_float64(backend):
@@ -124,6 +154,16 @@ def test_match_rms_adamw_scale():
         (lambda: Muon(adjust_lr_fn="sqrt"), ValueError, "adjust_lr_fn 'sqrt' is not supported"),
         (lambda: Muon(ns_coefficients=(1.0, 2.0)), ValueError, "three numbers"),
         (lambda: Muon(ns_steps=0), ValueError, "ns_steps must be a positive integer"),
+        (lambda: PolarGrad(0.1, compute_dtype="bf16"), ValueError, "compute_dtype must be None"),
+        (lambda: PolarGrad(0.1, compute_dtype="float16"), ValueError, "'qdwh' factorizes"),
+        (lambda: Muon(compute_dtype="bf16"), ValueError, "compute_dtype must be None"),
+        (
+            lambda: PolarGrad(np.array([0.01, 0.02])),
+            ValueError,
+            r"lr must be a number or a 0-d array; got an array of shape \(2,\)",
+        ),
+        (lambda: Muon(lr=np.ones(2)), ValueError, "lr must be a number or a 0-d array"),
+        (lambda: PolarGrad(0.1, check_finite=None), TypeError, "check_finite must be True"),
     ],
 )
 def test_bad_hyperparameters(make, error, match):
@@ -147,3 +187,7 @@ def test_bad_calls():
         opt.init({"w": np.ones((2, 2), dtype=np.int64)})
     with pytest.raises(TypeError, match="dict or a list"):
         opt.init(np.ones((2, 2)))
+    # a dtype the namespace lacks fails at init, not at the first step
+    bf16 = PolarGrad(0.1, method="polar_express", compute_dtype="bfloat16")
+    with pytest.raises(ValueError, match=r"compute_dtype='bfloat16'.*no dtype named 'bfloat16'"):
+        bf16.init(params)

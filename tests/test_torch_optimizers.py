@@ -147,11 +147,59 @@ def test_nan_gradient_raises_before_any_update():
     before = [p.detach().clone() for p in ps]
     ps[0].grad = torch.randn(5, 4)
     ps[1].grad = torch.full((6, 3), float("nan"))
-    with pytest.raises(ValueError, match="NaN or infinity; no parameter was updated"):
+    with pytest.raises(ValueError, match=r"parameter 1 of param group 0 \(shape \(6, 3\)\)"):
         opt.step()
     for p, b in zip(ps, before, strict=True):
         assert torch.equal(p.detach(), b)
     assert len(opt.state) == 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_adamw_gradient_raises_before_any_update(bad):
+    """The check covers the AdamW parameters too, and names the parameter."""
+    model = torch.nn.Linear(4, 3)
+    opt = PolarGrad(model.named_parameters(), lr=0.1, momentum=0.9)
+    before = [p.detach().clone() for p in model.parameters()]
+    model.weight.grad = torch.randn(3, 4)
+    model.bias.grad = torch.tensor([0.0, bad, 1.0])
+    with pytest.raises(ValueError, match=r"parameter 'bias' \(shape \(3,\)\) contains NaN"):
+        opt.step()
+    for p, b in zip(model.parameters(), before, strict=True):
+        assert torch.equal(p.detach(), b)
+    assert len(opt.state) == 0
+    model.bias.grad = torch.ones(3)
+    opt.step()  # the same optimizer goes on once the gradients are finite
+    assert set(opt.state[model.bias]) == {"step", "exp_avg", "exp_avg_sq"}
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("batch", [True, False])
+@pytest.mark.parametrize("polar_first", [False, True])
+@pytest.mark.parametrize("method", ["qdwh", "zolo", "newton", "svd", "polar_express"])
+def test_non_finite_gradient_propagates_without_the_check(method, polar_first, batch):
+    """check_finite=False: NaN reaches the parameter, no error from the factorization.
+
+    torch.linalg.cholesky (QDWH, ZOLO-PD) and torch.linalg.svd raise on
+    non-finite input eagerly; under jit NaN propagates, and so it does here.
+    """
+    ps, _ = _pair([(6, 4), (6, 4)])
+    bias = torch.nn.Parameter(torch.zeros(3))
+    opt = PolarGrad(
+        [*ps, bias],
+        lr=0.1,
+        momentum=0.9,
+        method=method,
+        polar_first=polar_first,
+        batch=batch,
+        check_finite=False,
+    )
+    bad = torch.randn(6, 4)
+    bad[2, 1] = float("inf")
+    _set_grads([*ps, bias], [bad, torch.randn(6, 4), torch.tensor([0.0, float("nan"), 1.0])])
+    opt.step()
+    assert torch.isnan(ps[0]).all()
+    assert torch.isfinite(ps[1]).all()
+    assert torch.isnan(bias).tolist() == [False, True, False]
 
 
 @pytest.mark.parametrize(
@@ -174,6 +222,35 @@ def test_nan_gradient_raises_before_any_update():
         (lambda p: Muon(p, adjust_lr_fn="none"), ValueError, "not supported"),
         (lambda p: Muon(p, method="nope"), ValueError, "unknown polar method"),
         (lambda p: Muon(p, ns_steps=0), ValueError, "ns_steps must be a positive integer"),
+        (
+            lambda p: PolarGrad(p, lr=0.1, compute_dtype="bf16"),
+            ValueError,
+            "compute_dtype must be None, a floating dtype or one of 'float16', 'bfloat16'",
+        ),
+        (
+            lambda p: PolarGrad(p, lr=0.1, compute_dtype=torch.bfloat16),
+            ValueError,
+            "'qdwh' factorizes",
+        ),
+        (
+            lambda p: PolarGrad(p, lr=0.1, compute_dtype=np.float64),
+            ValueError,
+            "compute_dtype must be None or a floating dtype of array_api_compat.torch",
+        ),
+        (lambda p: Muon(p, compute_dtype="bf16"), ValueError, "compute_dtype must be None"),
+        (
+            lambda p: PolarGrad(p, lr=torch.tensor([0.01, 0.02])),
+            ValueError,
+            r"lr must be a number or a 1-element tensor; got a tensor of shape \(2,\)",
+        ),
+        (lambda p: Muon(p, lr=torch.tensor([0.01, 0.02])), ValueError, "1-element tensor"),
+        (
+            lambda p: PolarGrad(p, lr=0.1, adamw_lr=torch.ones(2)),
+            ValueError,
+            "adamw_lr must be a number or a 1-element tensor",
+        ),
+        (lambda p: PolarGrad(p, lr=torch.tensor(-0.1)), ValueError, "lr must be a finite number"),
+        (lambda p: PolarGrad(p, lr=0.1, check_finite="yes"), TypeError, "check_finite must be"),
     ],
 )
 def test_bad_hyperparameters_at_construction(make, error, match):
@@ -192,6 +269,24 @@ def test_bad_parameters_at_construction():
     with pytest.raises(ValueError, match="unknown scale"):
         opt.add_param_group({"params": [torch.nn.Parameter(torch.randn(2, 2))], "scale": "x"})
     assert len(opt.param_groups) == 1  # the bad group was not kept
+
+
+@pytest.mark.parametrize(
+    ("cls", "group", "match"),
+    [
+        (PolarGrad, {"compute_dtype": "bf16"}, "compute_dtype must be None"),
+        (PolarGrad, {"lr": torch.tensor([0.01, 0.02])}, "1-element tensor"),
+        (PolarGrad, {"method": "zolo", "compute_dtype": "float16"}, "'zolo' factorizes"),
+        (Muon, {"compute_dtype": "bf16"}, "compute_dtype must be None"),
+        (Muon, {"lr": torch.ones(2, 2)}, "1-element tensor"),
+    ],
+)
+def test_add_param_group_checks_like_the_constructor(cls, group, match):
+    kw = {"lr": 0.1} if cls is PolarGrad else {}
+    opt = cls([torch.nn.Parameter(torch.randn(3, 3))], **kw)
+    with pytest.raises(ValueError, match=match):
+        opt.add_param_group({"params": [torch.nn.Parameter(torch.randn(2, 2))], **group})
+    assert len(opt.param_groups) == 1
 
 
 @pytest.mark.parametrize("cls", [PolarGrad, Muon])
@@ -265,14 +360,18 @@ def test_conv_weights_batch_or_flatten():
 
 
 def test_tensor_learning_rate():
+    """A 0-d or 1-element tensor lr (as torch.optim accepts) gives the float lr's step."""
     p = torch.nn.Parameter(torch.randn(4, 3))
-    q = torch.nn.Parameter(p.detach().clone())
     g = torch.randn(4, 3)
-    for param, lr in ((p, 0.05), (q, torch.tensor(0.05))):
+    results = []
+    for lr in (0.05, torch.tensor(0.05), torch.tensor([0.05])):
+        param = torch.nn.Parameter(p.detach().clone())
         opt = PolarGrad([param], lr=lr, method="svd", weight_decay=0.1)
         param.grad = g.clone()
         opt.step()
-    torch.testing.assert_close(p, q)
+        results.append(param.detach())
+    for other in results[1:]:
+        torch.testing.assert_close(other, results[0])
 
 
 def test_compiled_step_matches_eager():

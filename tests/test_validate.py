@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import subprocess
 import sys
@@ -6,6 +7,7 @@ import pytest
 
 from polarlinalg import METHODS, validate
 from polarlinalg._methods import get_method
+from polarlinalg.backends import available_backends
 from polarlinalg.cli import main
 
 
@@ -119,3 +121,70 @@ def test_python_dash_m(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "8 rows on numpy: 8 passed, 0 failed" in proc.stdout
+
+
+def test_cli_complex_dtype_is_explained_line_by_line(capsys):
+    assert main(["validate", "--backends", "numpy", "--dtypes", "complex64"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert lines == [
+        "polarlinalg validate: error: unknown dtype(s) complex64; choose from float32, "
+        "float64, bfloat16, float16",
+        "polarlinalg validate: error: complex64: the complex cases of the suite run in "
+        "complex64 with float32",
+    ]
+    assert captured.out == ""
+
+
+def test_cli_help_lists_every_dtype(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    assert "float32,float64,bfloat16,float16" in text
+    assert set(validate.DTYPES) <= set(text.replace(",", " ").replace(";", " ").split())
+
+
+def _without(monkeypatch, name, *, installed):
+    """Make backend ``name`` unavailable here, its framework installed (no device) or not."""
+    module = validate._NEEDS[name][0]
+    real = importlib.util.find_spec
+    spec = object() if installed else None
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda m, *a: spec if m == module else real(m, *a)
+    )
+    monkeypatch.setattr(
+        validate,
+        "available_backends",
+        lambda names=None: [b for b in available_backends(names) if b.name != name],
+    )
+
+
+def test_cli_unavailable_backend_is_an_error(monkeypatch, capsys):
+    _without(monkeypatch, "cupy", installed=False)
+    assert main(["validate", "--backends", "numpy,cupy", "--methods", "svd"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # no empty table, no "0 rows on : "
+    assert captured.err.splitlines() == [
+        "polarlinalg validate: error: backend cupy is not available here: cupy is not "
+        'installed; install it with pip install "polarlinalg[cuda12]" (or '
+        '"polarlinalg[cuda13]") on a machine with a CUDA GPU'
+    ]
+    with pytest.raises(ValueError, match="backend cupy is not available here"):
+        validate.run(backends="cupy", methods=["svd"])
+
+
+def test_cli_backend_without_a_device_is_an_error(monkeypatch, capsys):
+    _without(monkeypatch, "cupy", installed=True)
+    assert main(["validate", "--backends", "cupy"]) == 2
+    assert "backend cupy is not available here: cupy finds no GPU" in capsys.readouterr().err
+
+
+def test_cli_backends_from_the_environment(monkeypatch, capsys):
+    """POLARLINALG_BACKENDS filters; if it leaves nothing, the error says why."""
+    _without(monkeypatch, "cupy", installed=False)
+    monkeypatch.setenv("POLARLINALG_BACKENDS", "cupy")
+    assert main(["validate", "--methods", "svd"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "backend cupy is not available here: cupy is not installed" in captured.err

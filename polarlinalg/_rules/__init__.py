@@ -1,8 +1,9 @@
 """Framework-free update rules shared by every optimizer wrapper.
 
 One module per rule: :mod:`.polargrad` (the matrix rule: PolarGrad, PolarGradM,
-Muon), :mod:`.adamw` (parameters that are not matrices) and :mod:`.hyperparams`
-(validation shared by the wrappers).  Every function here takes the array
+Muon), :mod:`.adamw` (parameters that are not matrices), and what the wrappers
+share: :mod:`.hyperparams` (validation) and :mod:`.finite` (the check for NaN/inf
+gradients and its error).  Every function here takes the array
 namespace explicitly and returns new arrays; the wrappers in
 :mod:`polarlinalg.torch`, :mod:`polarlinalg.optax` and :mod:`polarlinalg.optim`
 own the state and apply the results.

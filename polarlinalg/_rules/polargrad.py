@@ -46,10 +46,17 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any
 
-from polarlinalg._compat import array_namespace, lerp
+from polarlinalg._compat import array_namespace, is_traced, lerp
+from polarlinalg._dtypes import real_dtype
 from polarlinalg._methods import get_method
 from polarlinalg._polar import orthogonalize
-from polarlinalg._rules.hyperparams import LAYOUTS, SCALES, check_beta, check_choice
+from polarlinalg._rules.hyperparams import (
+    LAYOUTS,
+    SCALES,
+    check_beta,
+    check_choice,
+    check_compute_dtype,
+)
 
 __all__ = [
     "PolarGradRule",
@@ -64,9 +71,10 @@ __all__ = [
 class PolarGradRule:
     """Hyper-parameters of the matrix rule (everything but ``γ`` and ``λ``).
 
-    Building one validates it: an unknown method, scale or schedule, bad
-    ``steps``, ``β ∉ [0, 1)`` or an option the method does not accept raise
-    ValueError or TypeError here, before any state exists.
+    Building one validates it: an unknown method, scale, schedule or
+    ``compute_dtype`` name, bad ``steps``, ``β ∉ [0, 1)`` or an option the
+    method does not accept raise ValueError or TypeError here, before any
+    state exists.
 
     Attributes
     ----------
@@ -94,6 +102,10 @@ class PolarGradRule:
         its leading dimensions.
     check_finite : bool
         Let :func:`polarlinalg.orthogonalize` reject NaN/inf (eager only).
+        Otherwise a matrix holding NaN/inf gets a NaN polar factor, whatever
+        the method (see :func:`_orthogonalize`).  The wrappers check the
+        gradients themselves, before the step, and build their rules with
+        False.
     """
 
     momentum: Any = 0.0
@@ -127,6 +139,7 @@ class PolarGradRule:
         object.__setattr__(self, "method_options", MappingProxyType(options))
         # resolves the schedule and checks steps and options now, not at the first step
         get_method(self.method).plan(self.steps, self.coefficients, options)
+        check_compute_dtype(self.compute_dtype, self.method)
 
     @property
     def has_buffer(self) -> bool:
@@ -184,7 +197,25 @@ def _momentum(rule: PolarGradRule, buf: Any, x: Any, count: Any) -> tuple[Any, A
 
 
 def _orthogonalize(rule: PolarGradRule, x: Any) -> Any:
-    return orthogonalize(
+    """Return the polar factor of each matrix of ``x``, NaN for one holding NaN or infinity.
+
+    Unless :func:`polarlinalg.orthogonalize` checks the values (eager, with
+    ``check_finite``), a factorizing method may raise on them where the
+    backend's factorization does (``torch.linalg.cholesky`` and
+    ``torch.linalg.svd``, NumPy's SVD); under ``jax.jit`` they give NaN.  So
+    such matrices are factorized as zeros and their result set to NaN: the
+    step propagates NaN on every backend, eager or traced, with no device
+    synchronisation.  Polynomial methods (matrix products) propagate NaN by
+    themselves.
+    """
+    guard = get_method(rule.method).family != "polynomial" and (
+        not rule.check_finite or is_traced(x)
+    )
+    if guard:
+        xp = array_namespace(x)
+        finite = xp.all(xp.isfinite(x), axis=(-2, -1), keepdims=True)
+        x = xp.where(finite, x, xp.zeros_like(x))
+    u = orthogonalize(
         x,
         method=rule.method,
         steps=rule.steps,
@@ -193,6 +224,10 @@ def _orthogonalize(rule: PolarGradRule, x: Any) -> Any:
         check_finite=rule.check_finite,
         **rule.method_options,
     )
+    if guard:
+        one = xp.ones_like(finite, dtype=real_dtype(xp, u.dtype))
+        u = u * xp.where(finite, one, one * math.nan)
+    return u
 
 
 def polargrad_direction(

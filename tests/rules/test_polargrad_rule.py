@@ -207,8 +207,32 @@ def test_as_matrices_rejects_vectors():
         ({"nesterov": 1}, TypeError, "nesterov must be True or False"),
         ({"scale_factor": float("nan")}, ValueError, "scale_factor must be a finite"),
         ({"method_options": {"restart": 2}}, TypeError, "restart"),
+        ({"compute_dtype": "bf16"}, ValueError, "compute_dtype must be None, a floating dtype"),
+        ({"compute_dtype": "bfloat16"}, ValueError, "'qdwh' factorizes"),
+        ({"momentum": np.array([0.9, 0.5])}, ValueError, "momentum must be a number or a 0-d"),
+        ({"momentum": np.array(1.5)}, ValueError, r"momentum must be in \[0, 1\)"),
     ],
 )
 def test_rule_rejects_bad_hyperparameters(kwargs, error, match):
     with pytest.raises(error, match=match):
         PolarGradRule(**kwargs)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("method", ["qdwh", "zolo", "newton", "svd", "polar_express"])
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_matrix_gives_nan_without_the_check(backend, method, bad):
+    """check_finite=False: a matrix holding NaN/inf gets a NaN direction, on every backend.
+
+    The backend's factorization may raise on it (torch.linalg.cholesky and
+    torch.linalg.svd, NumPy's SVD); the rule factorizes zeros instead.  The
+    other matrices of the stack are unaffected.
+    """
+    g = np.random.default_rng(3).standard_normal((2, 6, 4))
+    g[0, 2, 1] = bad
+    rule = PolarGradRule(method=method, check_finite=False)
+    d, _ = polargrad_direction(backend.xp, rule, backend.asarray(g, "float64"), None)
+    d = to_f64(backend, d)
+    assert np.isnan(d[0]).all()
+    alone, _ = polargrad_direction(backend.xp, rule, backend.asarray(g[1], "float64"), None)
+    assert np.allclose(d[1], to_f64(backend, alone), rtol=0, atol=1e-10)
