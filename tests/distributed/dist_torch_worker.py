@@ -23,6 +23,12 @@ from torch import nn
 from polarlinalg.torch import Muon, PolarGrad
 
 STEPS = 5
+# float64 throughout: a distributed run sums the gradient in another order than the
+# single process, and a polar factor amplifies that rounding by up to 1/gap of the singular
+# values (Newton–Schulz's first steps by ~3.4 each), so in float32 a 1e-7 difference became
+# 1e-5 on one BLAS setting (MKL_CBWR=AVX2) and not on others.  In float64 the same
+# amplification stays far below the tolerance on every BLAS.
+DTYPE = torch.float64
 BATCH = 32  # rows per rank: full-rank gradients (a polar factor of a rank-deficient
 # matrix is not determined on its null space, so rounding would decide it)
 
@@ -37,7 +43,7 @@ CASES = {
         params, lr=0.05, method="newton_schulz", steps=8, scale="shape"
     ),
     "muon": lambda params: [
-        Muon([p for p in params if p.ndim >= 2], lr=0.05, compute_dtype=torch.float32),
+        Muon([p for p in params if p.ndim >= 2], lr=0.05, compute_dtype=torch.float64),
         torch.optim.AdamW([p for p in params if p.ndim < 2], lr=0.01),
     ],
 }
@@ -65,13 +71,13 @@ class Net(nn.Module):
 
 def data(world: int) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(1)
-    x = torch.randn(world * BATCH, 12, generator=gen)
-    return x, torch.randn(world * BATCH, 3, generator=gen)
+    x = torch.randn(world * BATCH, 12, generator=gen, dtype=DTYPE)
+    return x, torch.randn(world * BATCH, 3, generator=gen, dtype=DTYPE)
 
 
 def make_model(seed: int = 0) -> Net:
     torch.manual_seed(seed)
-    return Net()
+    return Net().to(DTYPE)
 
 
 def optimizers(case: str, model: nn.Module) -> list[torch.optim.Optimizer]:

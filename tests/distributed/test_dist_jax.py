@@ -20,6 +20,9 @@ pytest.importorskip("optax")
 import dist_jax_worker as worker
 
 TIMEOUT = 300
+# One worker runs this module under pytest-xdist (--dist loadgroup): the spawned run is a
+# module fixture, and split across workers it would run once per worker.
+pytestmark = pytest.mark.xdist_group("dist_jax")
 
 
 @pytest.fixture(scope="module")
