@@ -16,6 +16,7 @@ __all__ = [
     "conj_transpose",
     "eye_like",
     "frobenius_norm",
+    "normal_divisor",
     "real_inner",
     "safe_divisor",
     "safe_reciprocal",
@@ -49,9 +50,21 @@ def scaled_frobenius_norm(xp: ModuleType, x: Any) -> tuple[Any, Any]:
     float16 gradient of 1e4, a float32 matrix of 1e-39).  Normalising as
     ``(x / p) / r`` is then safe too.  For an all-zero matrix ``p = 0`` and
     ``r = 1``.  The full-size work is three passes (the max, one division,
-    the norm; a float32 copy in half precision).
+    the norm; a float32 copy in half precision).  A matrix with no rows or
+    no columns has ``p = 0`` and ``r = 1``, like a zero matrix.
+
+    Outside the normal range ``p`` is the largest magnitude clamped by
+    :func:`normal_divisor` into ``[tiny, 1/tiny]`` (``tiny`` the smallest
+    normal number, ``2^-1022`` in float64): then ``r ∈ [2^-52, 4√(mn)]``
+    (float64) instead, and ``x / p`` is still safe on XLA, which divides by
+    ``p`` as a multiplication by ``1/p``.
     """
     dtype = at_least_float32(xp, real_dtype(xp, x.dtype))
+    if x.shape[-2] == 0 or x.shape[-1] == 0:
+        # no entries: ‖x‖_F = 0 (PyTorch rejects an inf-norm over an empty axis);
+        # shapes are static, so this branch is jit-safe
+        peak = xp.zeros((*x.shape[:-2], 1, 1), dtype=dtype, device=device(x))
+        return peak, xp.ones_like(peak)
     # max |x_ij| in one pass (exact in any dtype); zeros become ones on the
     # reduced array only, so the full-size work is one division and one norm
     if x.dtype != dtype and not is_complex(xp, x.dtype):
@@ -59,13 +72,14 @@ def scaled_frobenius_norm(xp: ModuleType, x: Any) -> tuple[Any, Any]:
         # backends flush to zero, stay exact there; the norm's sum needs it anyway)
         x = xp.astype(x, dtype)
     peak = xp.linalg.vector_norm(x, axis=(-2, -1), keepdims=True, ord=float("inf"))
-    scaled = x / safe_divisor(xp, peak)
-    rel = xp.linalg.vector_norm(scaled, axis=(-2, -1), keepdims=True)
-    if peak.dtype != dtype:
-        peak = xp.astype(peak, dtype)
+    divisor = normal_divisor(xp, peak)
+    rel = xp.linalg.vector_norm(x / divisor, axis=(-2, -1), keepdims=True)
+    if divisor.dtype != dtype:
+        divisor = xp.astype(divisor, dtype)
     if rel.dtype != dtype:
         rel = xp.astype(rel, dtype)
-    return peak, xp.where(peak == 0, xp.ones_like(rel), rel)
+    zero = peak == 0
+    return xp.where(zero, xp.zeros_like(divisor), divisor), xp.where(zero, xp.ones_like(rel), rel)
 
 
 def frobenius_norm(xp: ModuleType, x: Any) -> Any:
@@ -81,6 +95,26 @@ def frobenius_norm(xp: ModuleType, x: Any) -> Any:
 def safe_divisor(xp: ModuleType, s: Any) -> Any:
     """Return ``s`` with zeros replaced by ones, so dividing by it never gives NaN."""
     return xp.where(s == 0, xp.ones_like(s), s)
+
+
+def normal_divisor(xp: ModuleType, peak: Any) -> Any:
+    """Return the nonnegative ``peak`` clamped into ``[tiny, 1/tiny]``, zeros as ones.
+
+    ``tiny`` is the dtype's smallest normal number (``2^-1022`` in float64,
+    ``2^-126`` in float32).  Dividing a matrix by its largest magnitude
+    ``peak`` normalises it; dividing by this instead is safe on every
+    backend.  XLA (JAX) computes ``x / b`` for a broadcast ``b`` as
+    ``x · (1/b)``, and ``1/b`` is a normal number only inside that range: for
+    ``b > 1/tiny`` (float64 entries above 4.5e307, float32 above 8.5e37) it
+    is subnormal, and CPUs flush it to zero (a zero matrix out of a finite
+    one); for ``b < 2^-1024`` it overflows.  Both clamps are powers of two, so
+    an out-of-range ``peak`` gives a quotient that is exact (subnormal input)
+    or rounded once, with entries of magnitude at most ``peak/divisor``: at
+    most 4 (``2^1024/2^1022``), and at least ``2^-52`` of the largest.
+    """
+    tiny = float(xp.finfo(peak.dtype).smallest_normal)
+    clamped = xp.minimum(xp.maximum(peak, xp.full_like(peak, tiny)), xp.full_like(peak, 1.0 / tiny))
+    return xp.where(peak == 0, xp.ones_like(peak), clamped)
 
 
 def safe_reciprocal(xp: ModuleType, s: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -50,6 +51,17 @@ class PolarInfo(NamedTuple):
     finishing_steps : int or None
         Newton–Schulz steps (matrix products only) that finished a rational
         method, its final polish included; 0 for the polynomial methods.
+
+    Notes
+    -----
+    Zero-size input (an empty batch ``(0, m, n)``, or matrices with no rows or
+    no columns) runs no method: its factors are exact without any work.  The
+    info then has ``iterations=0`` and ``finishing_steps=0`` for every
+    iterative method, ``lower=None`` (no schedule was designed), and
+    ``converged`` an all-True bool array of the batch shape for the methods
+    with a convergence test (the rational ones; of shape ``(0,)`` for an empty
+    batch, ``()`` for a single matrix) and None for the others.  ``"svd"``
+    reports all None, as always.  This is the same eagerly and traced.
     """
 
     method: str
@@ -65,7 +77,7 @@ def _prepare(
     compute_dtype: Any,
     check_finite: bool,
 ) -> tuple[Any, Array, Any]:
-    """Validate ``a`` and return ``(xp, a in the compute dtype, result dtype)``."""
+    """Validate ``a``; return ``(xp, a in the compute dtype, result dtype, values checked)``."""
     xp = array_namespace(a)
     if a.ndim < 2:
         raise ValueError(
@@ -93,7 +105,7 @@ def _prepare(
             f"the input's values overflow the compute dtype {dtypes.compute}; "
             "choose a wider compute_dtype"
         )
-    return xp, x, dtypes.result
+    return xp, x, dtypes.result, check
 
 
 def _max_of(xp: Any, dtype: Any) -> float:
@@ -103,16 +115,47 @@ def _max_of(xp: Any, dtype: Any) -> float:
     return float("inf")
 
 
-def _factor(xp: Any, x: Array, method: Method, plan: Any) -> tuple[Array, Progress | None]:
-    """Run ``method`` on ``x`` in the method's preferred orientation."""
+def _factor(
+    xp: Any, x: Array, method: Method, plan: Any, checked: bool
+) -> tuple[Array, Progress | None]:
+    """Run ``method`` on ``x`` in the method's preferred orientation.
+
+    Zero-size input (an empty batch, or matrices with no rows or no columns)
+    never reaches a method: its polar factor is the empty array of the same
+    shape, exactly, and several factorizations (NumPy's ``qr`` on an empty
+    batch, PyTorch's inf-norm over an empty axis) reject it.  Shapes are
+    static, so this branch is the same eagerly and under ``jax.jit`` or
+    ``torch.compile``.
+    """
     m, n = x.shape[-2], x.shape[-1]
-    if m == 0 or n == 0:
-        return xp.zeros_like(x), None
+    if 0 in x.shape:
+        return xp.zeros_like(x), _empty_progress(xp, x, method)
+    if not checked and method.family != "polynomial":
+        # Factorizations assume finite input (the contract of ``run``); unchecked
+        # (check_finite=False, or traced) NaN/inf would raise inside a backend's
+        # Cholesky or SVD (PyTorch, NumPy) or give NaN (JAX).  So a matrix holding
+        # them is factorized as zeros and its factor made NaN: NaN propagates
+        # everywhere, with no device synchronisation.  Products propagate NaN anyway.
+        finite = xp.all(xp.isfinite(x), axis=(-2, -1), keepdims=True)
+        u, progress = _factor(xp, xp.where(finite, x, xp.zeros_like(x)), method, plan, True)
+        if progress is not None and progress.converged is not None:
+            progress = progress._replace(converged=progress.converged & finite[..., 0, 0])
+        return xp.where(finite, u, xp.full_like(u, math.nan)), progress
     flip = (method.orientation == "wide" and m > n) or (method.orientation == "tall" and m < n)
     if flip:
         u, progress = method.run(xp, conj_transpose(xp, x), plan)
         return conj_transpose(xp, u), progress
     return method.run(xp, x, plan)
+
+
+def _empty_progress(xp: Any, x: Array, method: Method) -> Progress | None:
+    """Return the progress of zero-size input: no iterations, every matrix converged."""
+    if method.family == "direct":
+        return None
+    converged = None
+    if method.family == "rational":  # the methods with a convergence test
+        converged = xp.ones(x.shape[:-2], dtype=xp.bool, device=device(x))
+    return Progress(0, converged, None, 0)
 
 
 def _info(method: Method, progress: Progress | None) -> PolarInfo:
@@ -171,8 +214,12 @@ def orthogonalize(
     check_finite : bool, default True
         Raise ValueError for NaN/inf input on eager backends.  Under
         ``jax.jit`` or ``torch.compile`` values cannot be inspected: NaN then
-        propagates to the output.  Pass False to save the check's pass over
-        the data and its device synchronisation.
+        propagates to the output.  Pass False to save the check's device
+        synchronisation; then, as under tracing, a matrix holding NaN or
+        infinity gets an all-NaN factor (every method and backend: the
+        factorizing methods mask it, with no synchronisation, instead of
+        letting the backend's Cholesky or SVD raise), and the other matrices
+        of the batch are unaffected.
     return_info : bool, default False
         Also return a :class:`PolarInfo` (iterations run, per-matrix
         convergence, the lower bound used).  Its Python fields cannot leave
@@ -191,7 +238,9 @@ def orthogonalize(
     -------
     u : array, shape (..., m, n)
         Same namespace, device, dtype and shape as ``a`` (floating for integer
-        input).  An all-zero matrix gives zeros.
+        input).  An all-zero matrix gives zeros; zero-size input (an empty
+        batch, ``m = 0`` or ``n = 0``) gives an empty array of that shape and
+        dtype (see :class:`PolarInfo` for its info).
     info : PolarInfo
         Only with ``return_info=True``.
 
@@ -218,8 +267,8 @@ def orthogonalize(
     """
     spec = get_method(method)
     plan = spec.plan(steps, coefficients, options)
-    xp, x, result_dtype = _prepare(a, spec, compute_dtype, check_finite)
-    u, progress = _factor(xp, x, spec, plan)
+    xp, x, result_dtype, checked = _prepare(a, spec, compute_dtype, check_finite)
+    u, progress = _factor(xp, x, spec, plan, checked)
     u = _cast(xp, u, result_dtype)
     return (u, _info(spec, progress)) if return_info else u
 
@@ -262,6 +311,10 @@ def polar(
     -------
     PolarResult
         Named tuple ``(u, h)`` in the namespace, device and dtype of ``a``.
+        For zero-size input ``u`` is empty like ``a`` and ``h`` is the zero
+        matrix of its shape: ``(..., n, n)`` (right) or ``(..., m, m)`` (left),
+        so ``a`` of shape ``(m, 0)`` has ``h = 0`` of shape ``(m, m)`` on the left,
+        the square root of ``aaᴴ = 0``.
     info : PolarInfo
         Only with ``return_info=True``: ``(result, info)``.
 
@@ -283,8 +336,8 @@ def polar(
         raise ValueError(f"side must be 'right' or 'left'; got {side!r}")
     spec = get_method(method)
     plan = spec.plan(steps, coefficients, options)
-    xp, x, result_dtype = _prepare(a, spec, compute_dtype, check_finite)
-    u, progress = _factor(xp, x, spec, plan)
+    xp, x, result_dtype, checked = _prepare(a, spec, compute_dtype, check_finite)
+    u, progress = _factor(xp, x, spec, plan, checked)
     if side == "right":
         h = symmetrize(xp, conj_transpose(xp, u) @ x)
     else:

@@ -5,6 +5,14 @@ stacks of matrices (the last two axes), and returns an array of the batch
 shape (0-d for a single matrix) in the same namespace, computed in at least
 float32.  For validation against references, pass float64 NumPy arrays.
 
+Zero-size input: an empty batch ``(0, m, n)`` gives an empty result of shape
+``(0,)``.  A matrix with no rows or no columns (``m = 0`` or ``n = 0``) has no
+entries and no singular values, so every norm and error is 0
+(:func:`orthogonality_error` included: its ``0 × 0`` Gram matrix is the
+identity, so such a matrix counts as orthonormal, and it is its own polar
+factor), :func:`nuclear_norm` is the empty sum 0 and :func:`condition_number`
+is 1, the value of an orthonormal matrix (see there).
+
 References
 ----------
 Higham, *Functions of Matrices*, SIAM 2008, ch. 8; Lau, Long and Su,
@@ -17,7 +25,7 @@ import math
 from typing import Any, Literal
 
 from polarlinalg._compat import array_namespace, device
-from polarlinalg._dtypes import at_least_float32
+from polarlinalg._dtypes import at_least_float32, real_dtype
 from polarlinalg._linalg import conj_transpose, eye_like, frobenius_norm, real_inner, safe_divisor
 
 __all__ = [
@@ -139,11 +147,19 @@ def condition_number(a: Array) -> Array:
 
     ``inf`` when ``σ_min = 0`` (a singular or rank-deficient matrix, or zero).
     This is the "gradient anisotropy" of the PolarGrad paper when ``a`` is a
-    gradient.
+    gradient.  A matrix with no rows or no columns (``min(m, n) = 0``) has no
+    singular values; its condition number is defined as 1, the value of an
+    orthonormal matrix, which it vacuously is (:func:`orthogonality_error` is
+    0).  This keeps ``κ₂ ≥ 1`` and ``1/κ₂ ∈ [0, 1]`` (a valid ``lower=`` for the
+    rational methods), where ``‖a‖₂‖a⁺‖₂ = 0·0`` (MATLAB's ``cond([])``) would
+    not; NumPy's ``cond`` raises instead.
     """
     _check_matrix(a, "a")
     xp = array_namespace(a)
     (a,) = _widen(xp, a)
+    if a.shape[-2] == 0 or a.shape[-1] == 0:
+        rdtype = real_dtype(xp, a.dtype)
+        return xp.ones(a.shape[:-2], dtype=rdtype, device=device(a))
     s = xp.linalg.svdvals(a)
     s_max = xp.max(s, axis=-1)
     s_min = xp.min(s, axis=-1)

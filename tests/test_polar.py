@@ -209,11 +209,23 @@ def test_non_finite_input_is_rejected_eagerly(backend, method, bad):
         orthogonalize(a, method=method)
     with pytest.raises(ValueError, match="NaN or infinity"):
         polar(a, method=method)
-    # Opting out skips the check.  A polynomial method then propagates NaN; a
-    # factorization may propagate it or fail (LAPACK, a Cholesky), as the backend decides.
+    # Opting out skips the check: the bad matrix's factor is all NaN on every method
+    # and backend (no raw Cholesky/SVD error), and the other matrices of a batch are
+    # exact as without it.
+    good = random_matrix((4, 4), cond=10.0, seed=3)
+    batch = backend.asarray(np.stack([good, a_np]), "float32")
+    u, info = orthogonalize(batch, method=method, check_finite=False, return_info=True)
+    u = to_f64(backend, u)
+    want = to_f64(backend, orthogonalize(backend.asarray(good, "float32"), method=method))
+    np.testing.assert_allclose(u[0], want, rtol=0, atol=1e-5)
     if get_method(method).family == "polynomial":
-        u = to_f64(backend, orthogonalize(a, method=method, check_finite=False))
-        assert np.isnan(u).any()
+        assert np.isnan(u[1]).any()  # products propagate NaN through the rows it reaches
+    else:
+        assert np.isnan(u[1]).all()
+    if info.converged is not None:
+        assert [bool(c) for c in np.asarray(backend.to_numpy(info.converged))] == [True, False]
+    (u, h) = polar(batch, method=method, check_finite=False)
+    assert np.isnan(to_f64(backend, h)[1]).any() and not np.isnan(to_f64(backend, h)[0]).any()
 
 
 @pytest.mark.parametrize("steps", [0, -1, 2.5, True, "3"])

@@ -9,8 +9,9 @@ dtype, into its polar factor.
 Contract of ``run(xp, x, plan)``:
 
 * ``x`` has shape ``(..., m, n)`` in the method's preferred orientation
-  (``m ≤ n`` for "wide" methods, ``m ≥ n`` for "tall" ones), is finite, and is
-  in the compute dtype;
+  (``m ≤ n`` for "wide" methods, ``m ≥ n`` for "tall" ones), is finite, has no
+  zero-size dimension (the public layer answers those itself), and is in the
+  compute dtype;
 * it returns ``(u, progress)``: ``u`` of the same shape and dtype, built from
   Array API calls only (plus the adapters in :mod:`polarlinalg._compat`), and
   a :class:`Progress` (iterations run, per-matrix convergence, the lower

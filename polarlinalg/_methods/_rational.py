@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 from polarlinalg._compat import cholesky_solve, device, is_traced, qr_q
 from polarlinalg._dtypes import real_dtype
-from polarlinalg._linalg import conj_transpose, eye_like, safe_divisor, symmetrize
+from polarlinalg._linalg import conj_transpose, eye_like, normal_divisor, safe_divisor, symmetrize
 from polarlinalg._methods._base import Method, Progress
 from polarlinalg._methods._lower_bound import (
     estimate_bounds,
@@ -64,13 +64,15 @@ def scale_to_unit_norm(xp: ModuleType, x: Any) -> Any:
 
     Both are cheap upper bounds of the spectral norm; the smaller one keeps the
     normalised singular values as large as possible.  The matrix is first
-    divided by its largest magnitude (an element, so representable), after
-    which every quantity lies in ``[1, mn]``: nothing overflows or underflows,
-    and a zero matrix stays zero.
+    divided by its largest magnitude (an element, so representable; clamped
+    into the normal range by :func:`polarlinalg._linalg.normal_divisor`, so
+    that subnormal input is scaled exactly and XLA's ``x · (1/peak)`` neither
+    flushes nor overflows), after which every quantity lies in about
+    ``[1, mn]``: nothing overflows or underflows, and a zero matrix stays zero.
     """
     rdtype = real_dtype(xp, x.dtype)
     peak = xp.max(xp.abs(x), axis=(-2, -1), keepdims=True)
-    x = x / xp.astype(safe_divisor(xp, peak), rdtype)
+    x = x / xp.astype(normal_divisor(xp, peak), rdtype)
     mag = xp.abs(x)
     one = xp.max(xp.sum(mag, axis=-2, keepdims=True), axis=-1, keepdims=True)
     inf = xp.max(xp.sum(mag, axis=-1, keepdims=True), axis=-2, keepdims=True)

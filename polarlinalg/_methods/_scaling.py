@@ -15,7 +15,8 @@ def normalise_frobenius(xp: ModuleType, x: Any, safety: float = 1.0, eps: float 
     """Return ``x / max(safety·‖x‖_F, eps)`` per matrix: every singular value is ≤ 1/safety.
 
     With ``‖x‖_F = p·r`` (:func:`polarlinalg._linalg.scaled_frobenius_norm`), in
-    at least float32: ``p`` is an element of ``x`` and ``r ∈ [1, √(mn)]``, so
+    at least float32: ``p`` is an element's magnitude (clamped into the normal range
+    by :func:`polarlinalg._linalg.normal_divisor`) and ``r`` about ``[1, √(mn)]``, so
     nothing overflows or underflows.  Single and double precision compute
     ``(x / p) · 1/(safety·r)``: the division is exact up to rounding.  Half
     precision multiplies by ``f = 1/(p·safety·r)`` in two factors ``√f``, each
@@ -34,7 +35,11 @@ def normalise_frobenius(xp: ModuleType, x: Any, safety: float = 1.0, eps: float 
         if rdtype != peak.dtype:  # half precision: two representable factors
             root = xp.astype(xp.sqrt(1.0 / norm), x.dtype)
             return (x * root) * root
-        return x / xp.astype(norm, rdtype)
+        # (x / p) / max(safety·r, eps/p): one division by ‖x‖_F could be by a number
+        # above 1/tiny, which XLA turns into a flushed-to-zero reciprocal
+        divisor = safe_divisor(xp, peak)
+        scale = xp.maximum(safety * rel, eps / divisor)
+        return x / xp.astype(divisor, rdtype) / xp.astype(scale, rdtype)
     if rdtype != peak.dtype:  # half precision (always real)
         root = xp.astype(xp.sqrt(1.0 / (safe_divisor(xp, peak) * (safety * rel))), x.dtype)
         return (x * root) * root

@@ -46,8 +46,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any
 
-from polarlinalg._compat import array_namespace, is_traced, lerp
-from polarlinalg._dtypes import real_dtype
+from polarlinalg._compat import array_namespace, lerp
 from polarlinalg._methods import get_method
 from polarlinalg._polar import orthogonalize
 from polarlinalg._rules.hyperparams import (
@@ -103,7 +102,7 @@ class PolarGradRule:
     check_finite : bool
         Let :func:`polarlinalg.orthogonalize` reject NaN/inf (eager only).
         Otherwise a matrix holding NaN/inf gets a NaN polar factor, whatever
-        the method (see :func:`_orthogonalize`).  The wrappers check the
+        the method (see :func:`polarlinalg.orthogonalize`).  The wrappers check the
         gradients themselves, before the step, and build their rules with
         False.
     """
@@ -197,25 +196,7 @@ def _momentum(rule: PolarGradRule, buf: Any, x: Any, count: Any) -> tuple[Any, A
 
 
 def _orthogonalize(rule: PolarGradRule, x: Any) -> Any:
-    """Return the polar factor of each matrix of ``x``, NaN for one holding NaN or infinity.
-
-    Unless :func:`polarlinalg.orthogonalize` checks the values (eager, with
-    ``check_finite``), a factorizing method may raise on them where the
-    backend's factorization does (``torch.linalg.cholesky`` and
-    ``torch.linalg.svd``, NumPy's SVD); under ``jax.jit`` they give NaN.  So
-    such matrices are factorized as zeros and their result set to NaN: the
-    step propagates NaN on every backend, eager or traced, with no device
-    synchronisation.  Polynomial methods (matrix products) propagate NaN by
-    themselves.
-    """
-    guard = get_method(rule.method).family != "polynomial" and (
-        not rule.check_finite or is_traced(x)
-    )
-    if guard:
-        xp = array_namespace(x)
-        finite = xp.all(xp.isfinite(x), axis=(-2, -1), keepdims=True)
-        x = xp.where(finite, x, xp.zeros_like(x))
-    u = orthogonalize(
+    return orthogonalize(
         x,
         method=rule.method,
         steps=rule.steps,
@@ -224,10 +205,6 @@ def _orthogonalize(rule: PolarGradRule, x: Any) -> Any:
         check_finite=rule.check_finite,
         **rule.method_options,
     )
-    if guard:
-        one = xp.ones_like(finite, dtype=real_dtype(xp, u.dtype))
-        u = u * xp.where(finite, one, one * math.nan)
-    return u
 
 
 def polargrad_direction(
