@@ -27,6 +27,9 @@ PRESET = get_preset("tiny").replace(
 )
 
 
+pytestmark = pytest.mark.xdist_group("lm_train")  # one worker builds the module's corpus
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("src")
