@@ -1,0 +1,292 @@
+"""PolarGrad and Muon: the polar-factor rules as ``torch.optim`` optimizers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from polarlinalg._methods import get_method
+from polarlinalg._rules import PolarGradRule
+from polarlinalg._rules.hyperparams import RULES, check_choice, check_flag, check_weight_decay
+from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
+from polarlinalg.torch._base import ParamsT, _adamw_rule, _check_lr, _MatrixOptimizer
+
+__all__ = ["Muon", "PolarGrad"]
+
+
+class PolarGrad(_MatrixOptimizer):
+    r"""PolarGrad, PolarSGD and PolarGradM (Lau, Long, Su, arXiv:2505.21799).
+
+    For a matrix parameter ``X`` with gradient ``G``: momentum first
+    (default) ``M ← βM + (1−β)G``, ``U = polar(M)``, ``X ← (1−γλ)X − γ⟨M,U⟩U``;
+    polar first ``U = polar(G)``, ``M ← βM + (1−β)U``, ``X ← (1−γλ)X − γ⟨G,U⟩M``.
+    ``⟨M, U⟩ = tr(H)`` is the nuclear norm of ``M``; ``β = 0`` is plain
+    PolarGrad.  Parameters with fewer than two dimensions follow AdamW.
+
+    Parameters
+    ----------
+    params : iterable of tensors or dicts
+        Parameters or param groups; a group may override every keyword below
+        and set ``rule`` (``"auto"``, ``"polargrad"``, ``"adamw"``).
+    lr : float or Tensor
+        ``γ``.  Note the scale: ``⟨M, U⟩`` grows with the gradient, so
+        PolarGrad's learning rates are far smaller than Muon's on large
+        gradients (the paper uses 4e-8 to 5e1 across problems).
+    momentum : float, default 0
+        ``β`` in ``[0, 1)``.
+    polar_first : bool, default False
+    nesterov : bool, default False
+    weight_decay : float, default 0
+        Decoupled weight decay ``λ`` for the matrix rule.
+    method : str, default "qdwh"
+        Any of :data:`polarlinalg.METHODS`.
+    steps, coefficients, compute_dtype
+        As in :func:`polarlinalg.orthogonalize`.
+    scale : {"nuclear", "none", "shape", "rms"}, default "nuclear"
+        ``⟨M, U⟩`` (PolarGrad), 1 (Muon), ``√max(1, fan_out/fan_in)`` or
+        ``0.2·√max(m, n)`` (Moonlight); times ``scale_factor``.
+    scale_factor : float, default 1
+    layout : {"out_in", "in_out"}, default "out_in"
+        Axis order of the weights for ``scale="shape"`` (``nn.Linear``
+        weights are ``out × in``).
+    flatten : bool, default False
+        Conv weights as ``(out, -1)`` matrices instead of a batch of matrices.
+    rule : {"auto", "polargrad", "adamw"}, default "auto"
+    adamw_lr : float, optional
+        AdamW's learning rate (default ``lr``).
+    adamw_betas, adamw_eps, adamw_weight_decay
+        AdamW's hyper-parameters.
+    check_finite : bool, default True
+        Raise ValueError naming the parameter, before any parameter or state
+        changes, when the gradient of any parameter the step touches (matrix
+        or AdamW) holds NaN or infinity; costs one device synchronisation per
+        step.  With False NaN propagates into the parameter instead, whatever
+        the method.
+    method_options : dict, optional
+        Extra options of the polar method.
+    batch : bool, optional
+        Orthogonalise matrices of the same shape, dtype and device in one
+        batched call.  Default: on accelerators (fewer kernel launches), not
+        on CPUs, where batched products of these sizes measured slower than
+        one 2-D product per matrix and stacking costs a copy.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For invalid hyper-parameters, at construction (or ``add_param_group``).
+    RuntimeError
+        For sparse gradients, at ``step``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from polarlinalg.torch import PolarGrad
+    >>> model = torch.nn.Linear(8, 4)
+    >>> opt = PolarGrad(model.parameters(), lr=0.01, momentum=0.9)
+    >>> model(torch.randn(16, 8)).square().mean().backward()
+    >>> _ = opt.step()
+    """
+
+    _rule_keys = (
+        "momentum",
+        "polar_first",
+        "nesterov",
+        "method",
+        "steps",
+        "coefficients",
+        "compute_dtype",
+        "scale",
+        "scale_factor",
+        "layout",
+        "flatten",
+        "check_finite",
+        "method_options",
+    )
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | torch.Tensor,
+        *,
+        momentum: float = 0.0,
+        polar_first: bool = False,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        method: str = "qdwh",
+        steps: int | None = None,
+        coefficients: Any = None,
+        compute_dtype: Any = None,
+        scale: str = "nuclear",
+        scale_factor: float = 1.0,
+        layout: str = "out_in",
+        flatten: bool = False,
+        rule: str = "auto",
+        adamw_lr: float | None = None,
+        adamw_betas: tuple[float, float] = (0.9, 0.999),
+        adamw_eps: float = 1e-8,
+        adamw_weight_decay: float = 0.0,
+        check_finite: bool = True,
+        method_options: Mapping[str, Any] | None = None,
+        batch: bool | None = None,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "polar_first": polar_first,
+            "nesterov": nesterov,
+            "weight_decay": weight_decay,
+            "method": method,
+            "steps": steps,
+            "coefficients": coefficients,
+            "compute_dtype": compute_dtype,
+            "scale": scale,
+            "scale_factor": scale_factor,
+            "layout": layout,
+            "flatten": flatten,
+            "rule": rule,
+            "adamw_lr": adamw_lr,
+            "adamw_betas": adamw_betas,
+            "adamw_eps": adamw_eps,
+            "adamw_weight_decay": adamw_weight_decay,
+            "check_finite": check_finite,
+            "method_options": dict(method_options or {}),
+            "batch": batch,
+        }
+        super().__init__(params, defaults)
+
+    def _matrix_rule(self, group: Mapping[str, Any]) -> PolarGradRule:
+        return PolarGradRule(
+            momentum=group["momentum"],
+            polar_first=group["polar_first"],
+            nesterov=group["nesterov"],
+            method=group["method"],
+            steps=group["steps"],
+            coefficients=group["coefficients"],
+            compute_dtype=group["compute_dtype"],
+            scale=group["scale"],
+            scale_factor=group["scale_factor"],
+            layout=group["layout"],
+            flatten=group["flatten"],
+            check_finite=False,  # _gather checks every gradient before the step
+            method_options=group["method_options"] or {},
+        )
+
+    def _check_group(self, group: Mapping[str, Any]) -> None:
+        super()._check_group(group)
+        check_flag("check_finite", group["check_finite"])
+        check_choice("rule", group["rule"], RULES)
+        if group["adamw_lr"] is not None:
+            _check_lr(group["adamw_lr"], "adamw_lr")
+        check_weight_decay(group["adamw_weight_decay"], "adamw_weight_decay")
+        _adamw_rule(group)
+        for p in group["params"]:
+            self._choose(group, p)
+
+
+class Muon(_MatrixOptimizer):
+    r"""Muon, a drop-in for ``torch.optim.Muon`` with any polar method.
+
+    Same signature, defaults and update as ``torch.optim.Muon``:
+    ``B ← μB + (1−μ)G`` (``lerp``), ``Ũ = G + μ(B − G)`` with Nesterov else
+    ``B``, ``O = NS(Ũ)`` in bfloat16 with ``Ũ/‖Ũ‖_F.clamp(eps)``,
+    ``X ← (1 − γλ)X − γ·a(A, B)·O`` with ``a = √max(1, A/B)`` (``adjust_lr_fn``
+    None or ``"original"``) or ``0.2√max(A, B)`` (``"match_rms_adamw"``).
+
+    Extra keywords: ``method`` (default ``"newton_schulz"``; any of
+    :data:`polarlinalg.METHODS`), ``coefficients`` (a schedule name or rows,
+    replacing ``ns_coefficients``) and ``compute_dtype`` (default: bfloat16
+    for the polynomial methods, as ``torch.optim.Muon``; the parameter's
+    dtype, at least float32, for the others).  Differences: parameters with
+    more than two dimensions are accepted (a batch of matrices over the
+    leading dimensions), the momentum buffer of a bfloat16 parameter is kept
+    in float32, and ``momentum`` must lie in ``[0, 1)``.  ``batch`` as in
+    :class:`PolarGrad` (same-shape matrices in one batched call on
+    accelerators).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from polarlinalg.torch import Muon
+    >>> w = torch.nn.Parameter(torch.randn(16, 8))
+    >>> opt = Muon([w], lr=0.02, coefficients="polar_express")
+    >>> w.sum().backward()
+    >>> _ = opt.step()
+    """
+
+    _rule_keys = (
+        "momentum",
+        "nesterov",
+        "ns_coefficients",
+        "eps",
+        "ns_steps",
+        "adjust_lr_fn",
+        "method",
+        "coefficients",
+        "compute_dtype",
+    )
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | torch.Tensor = 1e-3,
+        weight_decay: float = 0.1,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_coefficients: tuple[float, float, float] = MUON_COEFFICIENTS,
+        eps: float = 1e-7,
+        ns_steps: int = 5,
+        adjust_lr_fn: str | None = None,
+        *,
+        method: str = "newton_schulz",
+        coefficients: Any = None,
+        compute_dtype: Any = None,
+        batch: bool | None = None,
+    ) -> None:
+        defaults = {
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "momentum": momentum,
+            "nesterov": nesterov,
+            "ns_coefficients": ns_coefficients,
+            "eps": eps,
+            "ns_steps": ns_steps,
+            "adjust_lr_fn": adjust_lr_fn,
+            "method": method,
+            "coefficients": coefficients,
+            "compute_dtype": compute_dtype,
+            "batch": batch,
+        }
+        super().__init__(params, defaults)
+
+    def _matrix_rule(self, group: Mapping[str, Any]) -> PolarGradRule:
+        compute_dtype = group["compute_dtype"]
+        if compute_dtype is None and get_method(group["method"]).low_precision:
+            compute_dtype = torch.bfloat16
+        return muon_rule(
+            momentum=group["momentum"],
+            nesterov=group["nesterov"],
+            ns_coefficients=group["ns_coefficients"],
+            ns_steps=group["ns_steps"],
+            eps=group["eps"],
+            adjust_lr_fn=group["adjust_lr_fn"],
+            method=group["method"],
+            coefficients=group["coefficients"],
+            compute_dtype=compute_dtype,
+        )
+
+    def _check_group(self, group: Mapping[str, Any]) -> None:
+        super()._check_group(group)
+        for p in group["params"]:
+            if p.ndim < 2:
+                raise ValueError(
+                    "Muon only supports parameters with at least 2 dimensions; found one of "
+                    f"shape {tuple(p.shape)} (use polarlinalg.torch.PolarGrad, which sends "
+                    "it to AdamW, or a separate torch.optim.AdamW)"
+                )
+            if torch.is_complex(p):
+                raise ValueError("Muon does not support complex parameters; use PolarGrad")
+
+    def _choose(self, group: Mapping[str, Any], p: torch.Tensor) -> str:
+        return "polargrad"
