@@ -46,7 +46,7 @@ from polarlinalg._dtypes import state_dtype
 from polarlinalg._rules import PolarGradRule, as_matrices
 from polarlinalg._rules.polargrad import _inner, _momentum, _orthogonalize, _shape_scale
 
-__all__ = ["finite_flags", "local", "matrix_step"]
+__all__ = ["finite_flags", "local", "matrix_step", "rule_step"]
 
 ApplyFn = Callable[[list[torch.Tensor], list[torch.Tensor], Any, Any, float], None]
 
@@ -322,3 +322,69 @@ def _orthogonalize_owned(
         for i, o in zip(index, outs, strict=True):
             results[i] = o.reshape(shapes[i])
     return results, scales
+
+
+def rule_step(
+    opt: Any, group: Mapping[str, Any], rule: Any, params: list[torch.Tensor]
+) -> list[torch.Tensor]:
+    """Step parameters that live on a process group with a generic rule (Shampoo, SOAP, …).
+
+    The owner of a matrix holds its whole rule state and runs the rule on the
+    whole gradient (assembled from the row shards for ``Shard(0)``
+    parameters); the direction reaches every rank (all-gathered for
+    replicated parameters, sent back as rows for sharded ones), where the
+    rule's elementwise ``increment`` updates the local part.  So the state of
+    a matrix lives on one rank only (``opt.state[p]`` elsewhere holds just the
+    ``step`` count).  Returns the parameters left to the single-process step.
+    ``opt`` provides ``_count(p)`` and ``_direction(rule, p, grad, count)``.
+    """
+    leftover: list[torch.Tensor] = []
+    parts: dict[tuple[Any, ...], tuple[_Layout, list[torch.Tensor]]] = {}
+    distributed = group.get("distributed", True)
+    for p in params:
+        layout = _layout(p, distributed)
+        if layout is None:
+            leftover.append(p)
+            continue
+        dtype = state_dtype(array_namespace(p), p.dtype)
+        key = (id(layout.group), layout.sharded, dtype, p.device)
+        parts.setdefault(key, (layout, []))[1].append(p)
+    for (_, _, dtype, _), (layout, members) in parts.items():
+        _rule_members(opt, group, rule, layout, members, dtype)
+    return leftover
+
+
+def _rule_members(
+    opt: Any,
+    group: Mapping[str, Any],
+    rule: Any,
+    layout: _Layout,
+    params: list[torch.Tensor],
+    dtype: torch.dtype,
+) -> None:
+    pg = layout.group
+    rank, world = dist.get_rank(pg), dist.get_world_size(pg)
+    shapes = [tuple(p.shape) for p in params]
+    if not layout.sharded and pg is None:
+        _check_replicated(opt, [(s, p.dtype) for s, p in zip(shapes, params, strict=True)])
+    owners = assign_owners(shapes, world)
+    counts = [opt._count(p) for p in params]  # every rank counts every parameter's steps
+    grads = [local(p.grad).to(dtype) for p in params]
+    if layout.sharded:
+        full = gather_to_owners(grads, shapes, owners, rank, world, pg)
+    else:
+        full = {i: grads[i] for i in range(len(params)) if owners[i] == rank}
+    results = {i: opt._direction(rule, params[i], g, counts[i]).to(dtype) for i, g in full.items()}
+    extra = [0] * len(params)
+    like = grads[0]
+    if layout.sharded:
+        pieces, _ = scatter_from_owners(results, {}, shapes, extra, owners, rank, world, pg, like)
+    else:
+        pieces, _ = all_gather_from_owners(results, {}, shapes, extra, owners, world, pg, like)
+    lr = group["lr"]
+    if torch.is_tensor(lr) and lr.ndim:
+        lr = lr.reshape(())
+    xp = array_namespace(like)
+    for p, piece, count in zip(params, pieces, counts, strict=True):
+        target = local(p)
+        target.add_(rule.increment(xp, target, piece, lr, group["weight_decay"], count))

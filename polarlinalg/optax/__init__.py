@@ -29,6 +29,35 @@ Layout: flax and optax store a dense kernel as ``(fan_in, fan_out)``, so the
 convention.
 """
 
-from polarlinalg.optax._polar import ScaleByPolarGradState, muon, polargrad, scale_by_polargrad
+from polarlinalg.optax._adapter import (
+    ApplyRuleStepState,
+    ScaleByRuleState,
+    apply_rule_step,
+    scale_by_rule,
+)
+from polarlinalg.optax._polar import (
+    ScaleByPolarGradState,
+    muon,
+    normuon,
+    polargrad,
+    scale_by_normuon,
+    scale_by_polargrad,
+)
+from polarlinalg.optax._shampoo import scale_by_shampoo, scale_by_soap, shampoo, soap
 
-__all__ = ["ScaleByPolarGradState", "muon", "polargrad", "scale_by_polargrad"]
+__all__ = [
+    "ApplyRuleStepState",
+    "ScaleByPolarGradState",
+    "ScaleByRuleState",
+    "apply_rule_step",
+    "muon",
+    "normuon",
+    "polargrad",
+    "scale_by_normuon",
+    "scale_by_polargrad",
+    "scale_by_rule",
+    "scale_by_shampoo",
+    "scale_by_soap",
+    "shampoo",
+    "soap",
+]

@@ -1,4 +1,4 @@
-"""PolarGrad and Muon as optax gradient transformations (the polar-factor rules)."""
+"""PolarGrad, Muon and NorMuon as optax gradient transformations (the polar-factor rules)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ import optax
 from polarlinalg._coefficients import COEFFICIENTS
 from polarlinalg._distributed import jax_layout
 from polarlinalg._rules import PolarGradRule, as_matrices, polargrad_direction
-from polarlinalg._rules.finite import non_finite_error
 from polarlinalg._rules.hyperparams import (
     check_compute_dtype,
     check_flag,
@@ -24,10 +23,21 @@ from polarlinalg._rules.hyperparams import (
     check_weight_decay,
 )
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_polar_settings
+from polarlinalg._rules.normuon import NorMuonRule
+from polarlinalg.optax._adapter import rule_optimizer, scale_by_rule
+from polarlinalg.optax._common import Labels
+from polarlinalg.optax._common import finite_checked as _finite_checked
+from polarlinalg.optax._common import labels as _labels
+from polarlinalg.optax._common import static_int as _static_int
 
-__all__ = ["ScaleByPolarGradState", "muon", "polargrad", "scale_by_polargrad"]
-
-Labels = Any | Callable[[Any], Any] | None
+__all__ = [
+    "ScaleByPolarGradState",
+    "muon",
+    "normuon",
+    "polargrad",
+    "scale_by_normuon",
+    "scale_by_polargrad",
+]
 
 
 class ScaleByPolarGradState(NamedTuple):
@@ -35,50 +45,6 @@ class ScaleByPolarGradState(NamedTuple):
 
     count: jax.Array
     mu: Any
-
-
-def _static_int(name: str, value: Any) -> int | None:
-    """Return ``value`` as a Python int (None stays None); tracers are refused."""
-    if value is None or (isinstance(value, numbers.Integral) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, jax.core.Tracer):
-        raise TypeError(
-            f"{name} must be a Python int, not a traced array: it fixes the number of "
-            f"iterations. Under optax.inject_hyperparams pass static_args=({name!r},)"
-        )
-    if hasattr(value, "shape") and value.shape == () and jnp.issubdtype(value.dtype, jnp.integer):
-        return int(value)
-    raise TypeError(f"{name} must be an int; got {value!r}")
-
-
-def _check_finite_leaves(grads: Any) -> None:
-    """Raise ValueError naming the first leaf of ``grads`` holding NaN/inf; one device read.
-
-    Traced leaves (under ``jax.jit``) cannot be read: then nothing is checked.
-    """
-    leaves = jax.tree_util.tree_flatten_with_path(grads)[0]
-    if not leaves or any(isinstance(g, jax.core.Tracer) for _, g in leaves):
-        return
-    flags = jax.device_get([jnp.all(jnp.isfinite(g)) for _, g in leaves])
-    for (path, g), ok in zip(leaves, flags, strict=True):
-        if not ok:
-            name = jax.tree_util.keystr(path)
-            raise non_finite_error(f"parameter {name} (shape {tuple(jnp.shape(g))})")
-
-
-def _finite_checked(
-    tx: optax.GradientTransformation, check_finite: bool
-) -> optax.GradientTransformation:
-    """Return ``tx`` whose ``update`` first checks every gradient leaf (eagerly); same state."""
-    if not check_finite:
-        return tx
-    tx = optax.with_extra_args_support(tx)
-
-    def update_fn(updates: Any, state: Any, params: Any = None, **extra: Any) -> Any:
-        _check_finite_leaves(updates)
-        return tx.update(updates, state, params, **extra)
-
-    return optax.GradientTransformationExtraArgs(tx.init, update_fn)
 
 
 def _is_matrix(x: Any) -> bool:
@@ -204,18 +170,6 @@ def scale_by_polargrad(
         method_options=options,
     )
     return _finite_checked(_transformation(lambda g: rule, mu_dtype, rule.has_buffer), check_finite)
-
-
-def _labels(rules: Labels, matrix_label: str, other: str, two_d_only: bool = False) -> Any:
-    if rules is not None:
-        return rules
-
-    def label(params: Any) -> Any:
-        if two_d_only:
-            return jax.tree.map(lambda x: matrix_label if x.ndim == 2 else other, params)
-        return jax.tree.map(lambda x: matrix_label if _is_matrix(x) else other, params)
-
-    return label
 
 
 def polargrad(
@@ -433,3 +387,118 @@ def muon(
         nesterov=nesterov,
     )
     return optax.partition({"muon": matrix, "adam": other}, _labels(None, "muon", "adam", True))
+
+
+def scale_by_normuon(
+    momentum: float = 0.95,
+    beta2: float = 0.95,
+    *,
+    nesterov: bool = True,
+    eps: float = 1e-10,
+    update_scale: str = "match_rms",
+    adjust_lr_fn: str | None = None,
+    method: str = "newton_schulz",
+    ns_coefficients: tuple[float, float, float] = MUON_COEFFICIENTS,
+    ns_steps: int = 5,
+    coefficients: Any = None,
+    ns_eps: float = 1e-7,
+    compute_dtype: Any = None,
+    layout: str = "in_out",
+    method_options: Mapping[str, Any] | None = None,
+) -> optax.GradientTransformation:
+    r"""Scale every leaf by NorMuon (Li et al., arXiv:2510.05491).
+
+    Orthogonalised momentum normalised by a per-neuron second moment and
+    rescaled (see :class:`polarlinalg.torch.NorMuon`).  ``layout="in_out"``
+    (flax kernels): the columns are the neurons.
+    """
+    check_compute_dtype(compute_dtype, method, jnp)
+    return scale_by_rule(
+        NorMuonRule(
+            momentum=momentum,
+            beta2=beta2,
+            nesterov=nesterov,
+            eps=eps,
+            update_scale=update_scale,
+            adjust_lr_fn=adjust_lr_fn,
+            method=method,
+            ns_coefficients=ns_coefficients,
+            ns_steps=_static_int("ns_steps", ns_steps),
+            coefficients=coefficients,
+            ns_eps=ns_eps,
+            compute_dtype=compute_dtype,
+            layout=layout,
+            method_options=dict(method_options or {}),
+        )
+    )
+
+
+def normuon(
+    learning_rate: optax.ScalarOrSchedule,
+    momentum: float = 0.95,
+    beta2: float = 0.95,
+    weight_decay: float = 0.0,
+    weight_decay_mask: Any = None,
+    *,
+    nesterov: bool = True,
+    eps: float = 1e-10,
+    update_scale: str = "match_rms",
+    adjust_lr_fn: str | None = None,
+    method: str = "newton_schulz",
+    ns_coefficients: tuple[float, float, float] = MUON_COEFFICIENTS,
+    ns_steps: int = 5,
+    coefficients: Any = None,
+    ns_eps: float = 1e-7,
+    compute_dtype: Any = None,
+    layout: str = "in_out",
+    method_options: Mapping[str, Any] | None = None,
+    rules: Labels = None,
+    adamw_lr: optax.ScalarOrSchedule | None = None,
+    adamw_betas: tuple[float, float] = (0.9, 0.999),
+    adamw_eps: float = 1e-8,
+    adamw_weight_decay: float = 0.0,
+    check_finite: bool = True,
+) -> optax.GradientTransformation:
+    r"""NorMuon on the matrix leaves, AdamW on the others.
+
+    ``X ← (1 − γλ)X − γD`` with ``D`` from :func:`scale_by_normuon`; the
+    other arguments as in :func:`polargrad` (labels ``"normuon"``/``"adamw"``).
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, optax
+    >>> from polarlinalg.optax import normuon
+    >>> params = {"w": jnp.eye(4, 3), "b": jnp.zeros(3)}
+    >>> tx = normuon(learning_rate=1e-3)
+    >>> state = tx.init(params)
+    >>> updates, state = tx.update(params, state, params)
+    """
+    check_compute_dtype(compute_dtype, method, jnp)
+    rule = NorMuonRule(
+        momentum=momentum,
+        beta2=beta2,
+        nesterov=nesterov,
+        eps=eps,
+        update_scale=update_scale,
+        adjust_lr_fn=adjust_lr_fn,
+        method=method,
+        ns_coefficients=ns_coefficients,
+        ns_steps=_static_int("ns_steps", ns_steps),
+        coefficients=coefficients,
+        ns_eps=ns_eps,
+        compute_dtype=compute_dtype,
+        layout=layout,
+        method_options=dict(method_options or {}),
+    )
+    return rule_optimizer(
+        rule,
+        learning_rate,
+        weight_decay=weight_decay,
+        weight_decay_mask=weight_decay_mask,
+        rules=rules,
+        adamw_lr=adamw_lr,
+        adamw_betas=adamw_betas,
+        adamw_eps=adamw_eps,
+        adamw_weight_decay=adamw_weight_decay,
+        check_finite=check_finite,
+    )

@@ -33,6 +33,8 @@ keeps its plain parameters on the single-process path (every rank computes
 everything, no collective).  See ``docs/distributed.md``.
 """
 
-from polarlinalg.torch._polar import Muon, PolarGrad
+from polarlinalg.torch._adapter import RuleOptimizer
+from polarlinalg.torch._polar import Muon, NorMuon, PolarGrad
+from polarlinalg.torch._shampoo import SOAP, Shampoo
 
-__all__ = ["Muon", "PolarGrad"]
+__all__ = ["SOAP", "Muon", "NorMuon", "PolarGrad", "RuleOptimizer", "Shampoo"]

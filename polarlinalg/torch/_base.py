@@ -126,7 +126,9 @@ class _MatrixOptimizer(Optimizer):
         ``torch.optim.Optimizer.load_state_dict`` casts floating state to the
         parameter's dtype, which would round the float32 momentum of a
         bfloat16 parameter; here it is restored at its saved dtype (moved to
-        the parameter's device).
+        the parameter's device).  Every tensor is copied, ``step`` too: torch
+        keeps the given ``step`` tensors, so two optimizers loaded from one
+        in-memory ``state_dict`` would count each other's steps.
         """
         saved_ids = itertools.chain.from_iterable(g["params"] for g in state_dict["param_groups"])
         params = itertools.chain.from_iterable(g["params"] for g in self.param_groups)
@@ -135,8 +137,12 @@ class _MatrixOptimizer(Optimizer):
         super().load_state_dict(state_dict)
         for sid, p in id_map.items():
             for key, value in saved_state.get(sid, {}).items():
-                if torch.is_tensor(value) and value.is_floating_point() and key != "step":
-                    self.state[p][key] = value.to(device=p.device, copy=True)
+                if key == "step" and torch.is_tensor(value):  # own copy: never shared
+                    self.state[p][key] = value.detach().clone()
+                    continue
+                restored = _restore(value, p.device)
+                if restored is not None:
+                    self.state[p][key] = restored
 
     # -- step -------------------------------------------------------------------------------
 
@@ -287,6 +293,15 @@ class _MatrixOptimizer(Optimizer):
         _apply(targets, updates, lr, group.get("adamw_weight_decay", 0.0))
 
 
+def _restore(value: Any, device: torch.device) -> Any:
+    """Return saved floating state copied at its own dtype (tuples too), else None."""
+    if torch.is_tensor(value):
+        return value.to(device=device, copy=True) if value.is_floating_point() else None
+    if isinstance(value, (tuple, list)) and value and all(torch.is_tensor(v) for v in value):
+        return type(value)(v.to(device=device, copy=True) for v in value)
+    return None
+
+
 def _adamw_rule(group: Mapping[str, Any]) -> AdamWRule:
     """Return the AdamW hyper-parameters of ``group``, validated."""
     b1, b2 = check_pair("adamw_betas", group.get("adamw_betas", (0.9, 0.999)))
@@ -319,5 +334,3 @@ def _apply(
         torch._foreach_sub_(params, torch._foreach_mul(updates, lr * scale))
     else:
         torch._foreach_add_(params, updates, alpha=-lr * scale)
-
-

@@ -1,4 +1,4 @@
-"""PolarGrad and Muon: the polar-factor rules as ``torch.optim`` optimizers."""
+"""PolarGrad, Muon and NorMuon: the polar-factor rules as ``torch.optim`` optimizers."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from polarlinalg._methods import get_method
 from polarlinalg._rules import PolarGradRule
 from polarlinalg._rules.hyperparams import RULES, check_choice, check_flag, check_weight_decay
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
+from polarlinalg._rules.normuon import NorMuonRule
+from polarlinalg.torch._adapter import RuleOptimizer, defaults_of
 from polarlinalg.torch._base import ParamsT, _adamw_rule, _check_lr, _MatrixOptimizer
 
-__all__ = ["Muon", "PolarGrad"]
+__all__ = ["Muon", "NorMuon", "PolarGrad"]
 
 
 class PolarGrad(_MatrixOptimizer):
@@ -290,3 +292,93 @@ class Muon(_MatrixOptimizer):
 
     def _choose(self, group: Mapping[str, Any], p: torch.Tensor) -> str:
         return "polargrad"
+
+
+class NorMuon(RuleOptimizer):
+    r"""NorMuon (Li et al., arXiv:2510.05491): Muon with a per-neuron second moment.
+
+    ``M ← β₁M + (1−β₁)G``, ``O = polar(M̃)`` (Nesterov ``M̃`` by default;
+    Muon's bfloat16 Newton–Schulz unless ``method``/``compute_dtype`` say
+    otherwise), ``v ← β₂v + (1−β₂)·mean_row(O²)`` (one number per output
+    neuron, the rows of ``nn.Linear`` weights), ``Ô = O/(√v + ε)``, rescaled
+    to the RMS 0.2 (``update_scale="match_rms"``, the paper's Algorithm 1:
+    AdamW's learning rates carry over) or to ``‖O‖_F`` times Muon's shape
+    factor (``"preserve_norm"``, the official code's and pytorch-optimizer's
+    default: Muon's learning rates carry over); ``X ← (1−γλ)X − γD``.
+    Parameters with fewer than two dimensions follow AdamW; those with more
+    are one ``(shape[0], −1)`` matrix.  See :mod:`polarlinalg._rules.normuon`.
+
+    Parameters
+    ----------
+    params : iterable of tensors or dicts
+    lr : float or Tensor
+        ``γ``.
+    momentum : float, default 0.95
+        ``β₁``.
+    beta2 : float, default 0.95
+        ``β₂`` of the per-neuron second moment.
+    weight_decay : float, default 0
+    nesterov : bool, default True
+    eps : float, default 1e-10
+    update_scale : {"match_rms", "preserve_norm"}, default "match_rms"
+    adjust_lr_fn : {None, "original", "match_rms_adamw"}
+        Muon's shape factor (``"preserve_norm"`` only), as ``torch.optim.Muon``.
+    method, ns_coefficients, ns_steps, coefficients, compute_dtype
+        The polar step, as in :class:`Muon` (default: bfloat16 Newton–Schulz
+        with Jordan's coefficients, 5 steps).
+    ns_eps : float, default 1e-7
+        Floor of the normalising Frobenius norm.
+    layout : {"out_in", "in_out"}, default "out_in"
+        Rows (``nn.Linear``) or columns are the neurons.
+    method_options : dict, optional
+    rule : {"auto", "normuon", "adamw"}, default "auto"
+    adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay, check_finite
+        As in :class:`PolarGrad` (``adamw_lr`` defaults to ``lr``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from polarlinalg.torch import NorMuon
+    >>> model = torch.nn.Linear(8, 4)
+    >>> opt = NorMuon(model.parameters(), lr=1e-3)
+    >>> model(torch.randn(16, 8)).square().mean().backward()
+    >>> _ = opt.step()
+    """
+
+    rule_cls = NorMuonRule
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | torch.Tensor,
+        *,
+        momentum: float = 0.95,
+        beta2: float = 0.95,
+        weight_decay: float = 0.0,
+        nesterov: bool = True,
+        eps: float = 1e-10,
+        update_scale: str = "match_rms",
+        adjust_lr_fn: str | None = None,
+        method: str = "newton_schulz",
+        ns_coefficients: tuple[float, float, float] = MUON_COEFFICIENTS,
+        ns_steps: int = 5,
+        coefficients: Any = None,
+        ns_eps: float = 1e-7,
+        compute_dtype: Any = None,
+        layout: str = "out_in",
+        method_options: Mapping[str, Any] | None = None,
+        rule: str = "auto",
+        adamw_lr: float | None = None,
+        adamw_betas: tuple[float, float] = (0.9, 0.999),
+        adamw_eps: float = 1e-8,
+        adamw_weight_decay: float = 0.0,
+        check_finite: bool = True,
+    ) -> None:
+        super().__init__(params, defaults_of(locals()))
+
+    def _rule_kwargs(self, group: Mapping[str, Any]) -> dict[str, Any]:
+        kwargs = super()._rule_kwargs(group)
+        if kwargs["compute_dtype"] is None and get_method(kwargs["method"]).low_precision:
+            kwargs["compute_dtype"] = torch.bfloat16  # as torch.optim.Muon
+        kwargs["method_options"] = kwargs["method_options"] or {}
+        return kwargs

@@ -1,19 +1,4 @@
-"""PolarGrad and Muon for any Array API namespace (NumPy, CuPy, array-api-strict, …).
-
-A functional optimizer over a dict or a list of arrays, in the style of optax
-but with no framework dependency::
-
-    opt = PolarGrad(lr=1e-2, momentum=0.9)
-    state = opt.init(params)
-    params, state = opt.step(params, grads, state)
-
-``step`` returns new arrays and a new state; its inputs are never modified, so
-a step that raises (a NaN gradient, a shape mismatch) leaves nothing half
-updated.  Arrays with at least two dimensions follow the matrix rule (see
-:mod:`polarlinalg._rules.polargrad`); the others follow AdamW.  The update
-formulas are those of :class:`polarlinalg.torch.PolarGrad` and
-:func:`polarlinalg.optax.polargrad`, so the three give the same trajectory.
-"""
+"""PolarGrad and Muon for any Array API namespace (the polar-factor rules)."""
 
 from __future__ import annotations
 
@@ -255,11 +240,8 @@ class PolarGrad:
             if not xp.isdtype(x.dtype, ("real floating", "complex floating")):
                 raise TypeError(f"parameter {key!r} must be floating; got dtype {x.dtype}")
             dtype = state_dtype(xp, x.dtype)
-            if self._rule_of(key, x) == "polargrad":
-                check_compute_dtype(self.rule.compute_dtype, self.rule.method, xp)
-                view = as_matrices(x, self.rule.flatten)
-                buf = xp.zeros(view.shape, dtype=dtype, device=device(x))
-                slots[key] = MatrixSlot(buf if self.rule.has_buffer else None)
+            if self._rule_of(key, x) != "adamw":
+                slots[key] = self._matrix_slot(key, x)
             else:
                 real = xp.real(xp.zeros(1, dtype=dtype, device=device(x))).dtype
                 zeros = xp.zeros(x.shape, dtype=dtype, device=device(x))
@@ -306,13 +288,25 @@ class PolarGrad:
             g, slot = grad_items[key], slot_items[key]
             if g is None:
                 new_params[key], new_slots[key] = x, slot
-            elif isinstance(slot, MatrixSlot):
+            elif isinstance(slot, self._slot_type):
                 new_params[key], new_slots[key] = self._matrix_step(x, g, slot, lr, count)
             elif isinstance(slot, AdamWSlot):
                 new_params[key], new_slots[key] = self._adamw_step(x, g, slot, adamw_lr, count)
             else:
-                raise TypeError(f"state slot {key!r} is not a MatrixSlot or AdamWSlot")
+                raise TypeError(
+                    f"state slot {key!r} is not a {self._slot_type.__name__} or AdamWSlot"
+                )
         return _rebuild(params, new_params), OptimizerState(count, _rebuild(params, new_slots))
+
+    _slot_type: type = MatrixSlot
+
+    def _matrix_slot(self, key: Any, x: Array) -> Any:
+        """Return the initial matrix-rule slot of parameter ``x``."""
+        xp = array_namespace(x)
+        check_compute_dtype(self.rule.compute_dtype, self.rule.method, xp)
+        view = as_matrices(x, self.rule.flatten)
+        buf = xp.zeros(view.shape, dtype=state_dtype(xp, x.dtype), device=device(x))
+        return MatrixSlot(buf if self.rule.has_buffer else None)
 
     def _matrix_step(
         self, x: Array, g: Array, slot: MatrixSlot, lr: Any, count: int
