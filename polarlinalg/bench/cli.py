@@ -201,6 +201,40 @@ def _optimizer_part(backends: list[Any], config: Any) -> list[dict]:
             )
         except ImportError as exc:  # optax missing, or a torch without torch.optim.Muon
             _stderr(f"skip optimizer step on {backend.name}: {exc}")
+        if backend.name.startswith("torch"):
+            out.extend(_kronecker_families(backend, config))
+    return out
+
+
+def _kronecker_families(backend: Any, config: Any) -> list[dict]:
+    """Shampoo and SOAP against pytorch-optimizer and heavyball (PyTorch only).
+
+    On CPUs one GPT-2 layer (the roots of its 3072 × 3072 statistics take
+    seconds there); the full benchmark times one whole period of
+    ``PRECONDITION_EVERY`` steps, the quick one only steps without new roots.
+    """
+    from polarlinalg.bench.optimizers import PRECONDITION_EVERY, run_optimizers
+    from polarlinalg.bench.runner import _stderr
+
+    on_cpu = str(backend.device).startswith("cpu")
+    layers = min(1, config.optimizer_layers) if on_cpu else config.optimizer_layers
+    repeats = PRECONDITION_EVERY if config.optimizer_repeats >= 3 else config.optimizer_repeats
+    out = []
+    for family in ("shampoo", "soap"):
+        try:
+            out.append(
+                run_optimizers(
+                    backend,
+                    layers,
+                    repeats,
+                    progress=_stderr,
+                    family=family,
+                )
+            )
+        except ImportError as exc:  # pytorch-optimizer or heavyball missing
+            _stderr(
+                f"skip the {family} step on {backend.name}: {exc} (pip install polarlinalg[test])"
+            )
     return out
 
 

@@ -22,6 +22,20 @@ ratios to the reference and to the floor are medians of per-round ratios.
 Each row also reports how far its first update is from the reference's
 (relative Frobenius norm; bfloat16 rounding gives about 1e-2 for the same
 method, PolarGrad differs by its scale).
+
+Two more families on PyTorch, each with the reference a user would pick
+(pytorch-optimizer 4.1.0; heavyball 3.2.1 for SOAP), configured alike, every
+one computing new roots or bases every :data:`PRECONDITION_EVERY` steps:
+``family="shampoo"`` (pytorch-optimizer's classic ``Shampoo``, roots by SVD,
+against ``polarlinalg.torch.Shampoo`` with summed statistics, no grafting and
+no blocking, and with its defaults: Adam grafting, EMA statistics, blocks of
+1024) and ``family="soap"`` (pytorch-optimizer's ``SOAP`` against heavyball's
+``SOAP`` and ``polarlinalg.torch.SOAP``), all float32.  The timed steps cover
+whole periods, so the mean (``mean_s``) includes the amortized roots; the
+median is a step without them.  Their floor is the per-step matrix products
+alone (Shampoo: the two Gram products and the two preconditioning products
+per matrix; SOAP: the two Gram products and six rotation products), float32:
+the amortized eigendecompositions are not in it.
 """
 
 from __future__ import annotations
@@ -33,13 +47,19 @@ from typing import Any
 import numpy as np
 
 from polarlinalg.bench.candidates import JORDAN, NS_STEPS
-from polarlinalg.bench.floors import FloorProgram, newton_schulz_ops
+from polarlinalg.bench.floors import FloorProgram, Op, newton_schulz_ops
 from polarlinalg.bench.timing import block, paired_ratio, summarize
 
-__all__ = ["LAYER_SHAPES", "gpt2_shapes", "run_optimizers"]
+__all__ = ["FAMILIES", "LAYER_SHAPES", "PRECONDITION_EVERY", "gpt2_shapes", "run_optimizers"]
 
 LAYER_SHAPES = ((768, 2304), (768, 768), (768, 3072), (3072, 768))
 """Hidden matrices of one GPT-2-small layer."""
+
+FAMILIES = ("muon", "shampoo", "soap")
+"""Optimizer families of the step benchmark; each has its own reference."""
+
+PRECONDITION_EVERY = 10
+"""Steps between new Shampoo roots / SOAP bases in the ``shampoo`` and ``soap`` families."""
 
 
 def gpt2_shapes(layers: int) -> list[tuple[int, int]]:
@@ -66,6 +86,15 @@ def _floor_ops(shapes: Sequence[tuple[int, int]]) -> list[Any]:
     ops = []
     for (k, n), count in groups.items():
         ops.extend(newton_schulz_ops(count, k, n, [JORDAN] * NS_STEPS))
+    return ops
+
+
+def _kronecker_floor_ops(shapes: Sequence[tuple[int, int]], family: str) -> list[Any]:
+    ops = []
+    for m, n in shapes:
+        grams = [Op("matmul", 1, (m, n, m)), Op("matmul", 1, (n, m, n))]
+        left, right = Op("matmul", 1, (m, m, n)), Op("matmul", 1, (m, n, n))
+        ops.extend(grams + ([left, right] if family == "shampoo" else [left, right] * 3))
     return ops
 
 
@@ -98,27 +127,78 @@ class _Stepper:
         return time.perf_counter() - start, time.process_time() - cpu
 
 
+def _kronecker_builders(family: str) -> dict[str, Callable[[list], Any]]:
+    """Return the references (first) and ours for the ``shampoo`` or ``soap`` family."""
+    import pytorch_optimizer
+
+    import polarlinalg.torch as pltorch
+
+    every = PRECONDITION_EVERY
+    if family == "shampoo":
+        return {
+            "pytorch_optimizer.Shampoo": lambda ps: pytorch_optimizer.Shampoo(
+                ps, lr=1e-3, momentum=0.0, matrix_eps=1e-6, preconditioning_compute_steps=every
+            ),
+            "polarlinalg.torch.Shampoo (classic)": lambda ps: pltorch.Shampoo(
+                ps,
+                lr=1e-3,
+                betas=(0.0, 1.0),
+                eps=1e-6,
+                grafting="none",
+                precondition_every=every,
+                max_preconditioner_dim=None,
+                check_finite=False,
+            ),
+            "polarlinalg.torch.Shampoo (defaults)": lambda ps: pltorch.Shampoo(
+                ps, lr=1e-3, precondition_every=every, check_finite=False
+            ),
+        }
+    import heavyball
+
+    return {
+        "pytorch_optimizer.SOAP": lambda ps: pytorch_optimizer.SOAP(
+            ps, precondition_frequency=every
+        ),
+        "heavyball.SOAP": lambda ps: heavyball.SOAP(
+            ps,
+            betas=(0.95, 0.95),
+            shampoo_beta=0.95,
+            precondition_frequency=every,
+            max_precond_dim=10000,
+            merge_dims=False,
+            use_precond_schedule=False,
+        ),
+        "polarlinalg.torch.SOAP": lambda ps: pltorch.SOAP(
+            ps, precondition_frequency=every, check_finite=False
+        ),
+    }
+
+
 def _torch_steppers(
-    backend: Any, init: list[np.ndarray], grads: list[list[np.ndarray]]
+    backend: Any, init: list[np.ndarray], grads: list[list[np.ndarray]], family: str = "muon"
 ) -> tuple[list[_Stepper], Callable[[_Stepper], list[np.ndarray]]]:
     import torch
 
     import polarlinalg.torch as pltorch
 
     device = backend.device
-    builders = {
-        "torch.optim.Muon": lambda ps: torch.optim.Muon(ps),
-        "polarlinalg.torch.Muon": lambda ps: pltorch.Muon(ps),
-        "polarlinalg.torch.PolarGrad": lambda ps: pltorch.PolarGrad(
-            ps,
-            lr=1e-3,
-            momentum=0.95,
-            nesterov=True,
-            weight_decay=0.1,
-            method="newton_schulz",
-            compute_dtype=torch.bfloat16,
-        ),
-    }
+    builders = (
+        _kronecker_builders(family)
+        if family != "muon"
+        else {
+            "torch.optim.Muon": lambda ps: torch.optim.Muon(ps),
+            "polarlinalg.torch.Muon": lambda ps: pltorch.Muon(ps),
+            "polarlinalg.torch.PolarGrad": lambda ps: pltorch.PolarGrad(
+                ps,
+                lr=1e-3,
+                momentum=0.95,
+                nesterov=True,
+                weight_decay=0.1,
+                method="newton_schulz",
+                compute_dtype=torch.bfloat16,
+            ),
+        }
+    )
     tgrads = [[torch.asarray(g, device=device) for g in gs] for gs in grads]
     params_of: dict[str, list[torch.Tensor]] = {}
     steppers = []
@@ -189,6 +269,7 @@ def run_optimizers(
     warmup: int = 1,
     progress: Callable[[str], None] = lambda line: None,
     shapes: Sequence[tuple[int, int]] | None = None,
+    family: str = "muon",
 ) -> dict:
     """Time one step of each optimizer of ``backend`` (PyTorch or JAX); return the record.
 
@@ -204,6 +285,9 @@ def run_optimizers(
         Receives one line per optimizer.
     shapes : sequence of (int, int), optional
         Other matrix shapes instead of ``layers`` GPT-2 layers (for tests).
+    family : {"muon", "shampoo", "soap"}
+        Which optimizers (see the module docstring); the last two on PyTorch
+        only, with pytorch-optimizer (and heavyball for SOAP) installed.
 
     Returns
     -------
@@ -215,10 +299,20 @@ def run_optimizers(
     """
     if repeats < 1 or warmup < 1:
         raise ValueError(f"repeats and warmup must be at least 1; got {repeats}, {warmup}")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {FAMILIES}")
     shapes = gpt2_shapes(layers) if shapes is None else [tuple(s) for s in shapes]
     init = _numpy_params(shapes, 0, scale=True)
     grads = [_numpy_params(shapes, seed, scale=False) for seed in (1, 2)]
-    if backend.name.startswith("torch"):
+    if family != "muon":
+        if not backend.name.startswith("torch"):
+            raise ValueError(
+                f"the {family} family is timed on PyTorch only (no {family} reference exists "
+                f"for {backend.name})"
+            )
+        steppers, values = _torch_steppers(backend, init, grads, family)
+        floor_dtype = "float32"
+    elif backend.name.startswith("torch"):
         steppers, values = _torch_steppers(backend, init, grads)
         floor_dtype = "bfloat16"
     elif backend.name.startswith("jax"):
@@ -232,7 +326,7 @@ def run_optimizers(
     first_values = {s.name: values(s) for s in steppers}
     ref = steppers[0]
     floors = FloorProgram(backend, floor_dtype)
-    ops = _floor_ops(shapes)
+    ops = _floor_ops(shapes) if family == "muon" else _kronecker_floor_ops(shapes, family)
     program = floors.program(ops)
     floor = _Stepper("floor", lambda i: block(program(None)), backend.synchronize)
     floor.first, _ = floor.step(0)
@@ -255,6 +349,8 @@ def run_optimizers(
             "source": "anchor" if s is ref else "polarlinalg",
             **timing.as_dict(),
             "ratio_to_reference": paired_ratio(timing, ref_timing),
+            "mean_s": float(np.mean(s.samples)),
+            "mean_ratio_to_reference": float(np.mean(s.samples) / np.mean(ref.samples)),
             "floor_s": floor_s,
             "floor_flops": floor_flops,
             "floor_dtype": floor_dtype,
@@ -267,11 +363,12 @@ def run_optimizers(
         }
         rows.append(row)
         progress(
-            f"{backend.name:>6} step {layers} layers {s.name:<30} {1e3 * timing.median:9.1f} ms  "
+            f"{backend.name:>6} step {layers} layers {s.name:<36} {1e3 * timing.median:9.1f} ms  "
             f"x{row['ratio_to_reference']:.2f} ref  x{row['time_over_floor']:.2f} floor"
         )
     return {
         "backend": backend.name,
+        "family": family,
         "device": backend.device_name,
         "reference": ref.name,
         "layers": layers,

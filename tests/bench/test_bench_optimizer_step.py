@@ -47,3 +47,32 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="layers"):
         gpt2_shapes(0)
     assert len(gpt2_shapes(12)) == 48
+
+
+@pytest.mark.parametrize(
+    ("family", "reference", "ours"),
+    [
+        ("shampoo", "pytorch_optimizer.Shampoo", "polarlinalg.torch.Shampoo (classic)"),
+        ("soap", "pytorch_optimizer.SOAP", "polarlinalg.torch.SOAP"),
+    ],
+)
+def test_kronecker_families(family, reference, ours):
+    pytest.importorskip("torch")
+    pytest.importorskip("pytorch_optimizer")
+    if family == "soap":
+        pytest.importorskip("heavyball")
+    (backend,) = available_backends("torch")
+    record = run_optimizers(
+        backend, 1, repeats=2, warmup=1, shapes=[(24, 24), (16, 16)], family=family
+    )
+    rows = _check(record, reference)
+    assert record["family"] == family
+    assert rows[ours]["mean_s"] > 0 and rows[ours]["mean_ratio_to_reference"] > 0
+
+
+def test_kronecker_family_needs_torch():
+    (backend,) = available_backends("numpy")
+    with pytest.raises(ValueError, match="PyTorch only"):
+        run_optimizers(backend, 1, repeats=1, shapes=SHAPES, family="soap")
+    with pytest.raises(ValueError, match="family"):
+        run_optimizers(backend, 1, repeats=1, shapes=SHAPES, family="adam")

@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from polarlinalg.torch import Muon, PolarGrad
+from polarlinalg.torch import SOAP, Muon, NorMuon, PolarGrad, Shampoo
 
 STEPS = 5
 # float64 throughout: a distributed run sums the gradient in another order than the
@@ -46,6 +46,22 @@ CASES = {
         Muon([p for p in params if p.ndim >= 2], lr=0.05, compute_dtype=torch.float64),
         torch.optim.AdamW([p for p in params if p.ndim < 2], lr=0.01),
     ],
+    # the generic rules: the owner holds a matrix's state and runs the rule on it whole
+    "shampoo": lambda params: Shampoo(
+        params,
+        lr=0.01,
+        betas=(0.9, 0.99),
+        eps=1e-6,
+        weight_decay=0.05,
+        precondition_every=2,
+        max_preconditioner_dim=16,  # blocks of the 32-wide layers
+    ),
+    # modes up to 6 rotated: every rotated mode's statistic has full rank (a rank-deficient
+    # one's eigenbasis is arbitrary on its null space, so rounding would decide it)
+    "soap": lambda params: SOAP(params, lr=0.01, precondition_frequency=2, max_precondition_dim=6),
+    "normuon": lambda params: NorMuon(
+        params, lr=0.01, weight_decay=0.1, compute_dtype=torch.float64
+    ),
 }
 
 
