@@ -10,19 +10,21 @@ polar
     Polar decomposition ``a = u h`` (or ``h u``), batched, real or complex.
 orthogonalize
     The polar factor ``u`` alone (the Muon/PolarGrad "orthogonalisation").
+inv_root
+    Inverse p-th roots ``(a + εI)^{-1/p}`` of Hermitian PSD matrices (Shampoo's roots).
 polar_express_coefficients
     Design Newton–Schulz schedules (Polar Express) for your own bounds.
 diagnostics
     Orthogonality, backward error, polar gap, nuclear norm, condition number.
 
-Optimizers (the PolarGrad family and Muon, one set of update rules)
--------------------------------------------------------------------
+Optimizers (the PolarGrad family, Muon, NorMuon, Shampoo, SOAP: one set of rules)
+--------------------------------------------------------------------------------
 polarlinalg.torch
-    ``PolarGrad`` and ``Muon`` as ``torch.optim.Optimizer`` subclasses.
+    ``PolarGrad``, ``Muon``, ``NorMuon``, ``Shampoo``, ``SOAP`` as ``torch.optim`` optimizers.
 polarlinalg.optax
-    ``scale_by_polargrad``, ``polargrad`` and ``muon`` gradient transformations.
+    ``polargrad``, ``muon``, ``normuon``, ``shampoo``, ``soap`` (and ``scale_by_*``).
 polarlinalg.optim
-    ``PolarGrad`` and ``Muon`` for NumPy, CuPy or any Array API namespace.
+    The same five for NumPy, CuPy or any Array API namespace.
 
 These submodules are imported explicitly; ``import polarlinalg`` alone imports
 no framework.
@@ -30,6 +32,7 @@ no framework.
 
 from polarlinalg import diagnostics
 from polarlinalg._coefficients import COEFFICIENTS
+from polarlinalg._inv_root import inv_root
 from polarlinalg._methods import METHODS
 from polarlinalg._polar import PolarInfo, PolarResult, orthogonalize, polar
 from polarlinalg._polar_express import polar_express_coefficients
@@ -43,6 +46,7 @@ __all__ = [
     "PolarResult",
     "__version__",
     "diagnostics",
+    "inv_root",
     "orthogonalize",
     "polar",
     "polar_express_coefficients",

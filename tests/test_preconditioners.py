@@ -123,7 +123,13 @@ def test_normuon_matches_pytorch_optimizer(monkeypatch, update_scale):
 
 SHAPES = {"w1": (6, 4), "w2": (5, 5), "b": (4,)}
 CONFIGS = {
-    "shampoo": {"weight_decay": 0.1, "precondition_every": 2, "max_preconditioner_dim": 4},
+    # ε well above the rounding of the rank-1 statistics of the 1-row blocks
+    "shampoo": {
+        "weight_decay": 0.1,
+        "precondition_every": 2,
+        "max_preconditioner_dim": 4,
+        "eps": 1e-6,
+    },
     # the 6-row mode unrotated: a (6, 4) first gradient leaves L rank-deficient and its
     # eigenbasis arbitrary inside the null space (REFERENCE.md §7)
     "soap": {"precondition_frequency": 2, "weight_decay": 0.1, "max_precondition_dim": 5},

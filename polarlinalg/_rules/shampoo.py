@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 
 from polarlinalg._compat import device, lerp
 from polarlinalg._dtypes import state_dtype
+from polarlinalg._inv_root import INV_ROOT_METHODS, inv_root
 from polarlinalg._methods._base import check_positive_int
 from polarlinalg._rules._base import Cond, MatrixRule, eager_cond, static_number
 from polarlinalg._rules._modes import assemble, block_slices, grid, mode_gram, mode_product
@@ -49,7 +50,7 @@ from polarlinalg._rules.hyperparams import check_choice, check_pair
 
 __all__ = ["GRAFTINGS", "ROOT_METHODS", "ShampooRule", "ShampooState"]
 
-ROOT_METHODS: tuple[str, ...] = ("eigh", "newton")
+ROOT_METHODS = INV_ROOT_METHODS
 """Methods of :func:`polarlinalg.inv_root` for the roots."""
 
 GRAFTINGS: tuple[str, ...] = ("adam", "sgd", "none")
@@ -228,8 +229,6 @@ class ShampooRule(MatrixRule):
         root = self.root_order(order)
 
         def new_roots(st: tuple[Any, ...]) -> tuple[Any, ...]:
-            from polarlinalg._inv_root import inv_root
-
             return tuple(
                 inv_root(
                     s * scale,
