@@ -38,6 +38,11 @@ def _validate(args: argparse.Namespace) -> int:
         rows = validate.run(
             backends=[b.name for b in found], methods=args.methods, dtypes=args.dtypes
         )
+        optimizer_rows = []
+        if args.methods is None:  # the whole job: the optimizers' rules too
+            from polarlinalg import validate_optimizers
+
+            optimizer_rows = validate_optimizers.run(found, args.dtypes)
     except ValueError as exc:
         for line in str(exc).splitlines():
             print(f"polarlinalg validate: error: {line}", file=sys.stderr)
@@ -48,11 +53,19 @@ def _validate(args: argparse.Namespace) -> int:
         return 1
     print(validate.format_table(rows))
     failed = [r for r in rows if not r.passed]
+    if optimizer_rows:
+        from polarlinalg import validate_optimizers
+
+        print()
+        print(f"optimizers: {validate_optimizers.STEPS} steps against NumPy float64")
+        print(validate_optimizers.format_table(optimizer_rows))
+        failed += [r for r in optimizer_rows if not r.passed]
     names = ", ".join(b.name for b in found)
     missing = [n for n in BACKEND_NAMES if n not in {b.name for b in found}]
     print()
     print(
-        f"{len(rows)} rows on {names}: {len(rows) - len(failed)} passed, {len(failed)} failed "
+        f"{len(rows) + len(optimizer_rows)} rows on {names}: "
+        f"{len(rows) + len(optimizer_rows) - len(failed)} passed, {len(failed)} failed "
         f"({elapsed:.1f} s)"
     )
     if missing and args.backends is None:
