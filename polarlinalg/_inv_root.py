@@ -5,10 +5,11 @@ The matrix function behind Shampoo's preconditioners.  Two methods:
 ``"eigh"`` (the reference)
     ``A = V diag(λ) Vᴴ`` by ``xp.linalg.eigh`` of ``(A + Aᴴ)/2``; eigenvalues
     below zero (rounding of a PSD matrix) are set to zero, then
-    ``V diag((λ + ε)^{−1/p}) Vᴴ``.  Backward stable: the result is that of a
-    matrix within a few ulps of ``A`` (relative to ``‖A‖``), so its relative
-    error grows like ``κ(A + εI)^{1/p}·u`` at most.  Computed in float32 or
-    wider (no eigh in half precision on any backend).
+    ``V diag((λ + ε)^{−1/p}) Vᴴ`` (a zero ``λ + ε`` gives a non-finite
+    result).  Backward stable: the result is that of a matrix within a few
+    ulps of ``A`` (relative to ``‖A‖``), so its relative error grows like
+    ``κ(A + εI)^{1/p}·u`` at most.  Computed in float32 or wider (no eigh
+    in half precision on any backend).
 ``"newton"`` (matmul-only)
     The coupled Newton iteration (Guo & Higham 2006; used by Anil et al.'s
     scalable Shampoo): with ``b ≥ λ_max(A)`` (the smaller of the Frobenius
@@ -23,8 +24,20 @@ The matrix function behind Shampoo's preconditioners.  Two methods:
     fixed count and freezes converged matrices with ``where``.
 
 Measured bands (relative Frobenius error against a float64 NumPy eigh
-reference, ``p ∈ {2, 4}``, ``n = 64``, random PSD matrices of condition
-``κ``, AMD EPYC CPU): see ``docs/algorithms.md``.
+reference, ``p ∈ {2, 4}``, ``n = 64``, PSD matrices with log-spaced
+eigenvalues of condition ``κ``; AMD EPYC, NumPy/OpenBLAS):
+
+=========  ===============  ===============  ================
+κ          eigh float64     eigh float32     newton float32
+=========  ===============  ===============  ================
+1          1e-15            1e-7             1e-7
+1e2        4e-15            2e-7             1e-6
+1e4        2e-13            7e-6             4e-5
+1e6        2e-11            4e-4             3e-3
+=========  ===============  ===============  ================
+
+Newton in float64 matches eigh's column; in bfloat16 (torch, n = 16,
+κ ≤ 1e3) it reaches 0.5–4e-2.
 """
 
 from __future__ import annotations
@@ -90,8 +103,8 @@ def inv_root(
     method : {"eigh", "newton"}, default "eigh"
         See the module docstring.
     eps : float, default 0
-        Regularisation ``ε ≥ 0``.  With ``eps = 0`` a singular ``a`` gives
-        ``inf`` (``"eigh"``) in its null space.
+        Regularisation ``ε ≥ 0``.  With ``eps = 0`` a singular ``a`` has no
+        inverse root: the result is not finite (``"eigh"``: inf/NaN entries).
     steps : int, optional
         Maximum number of Newton steps (default :data:`NEWTON_STEPS`).
     compute_dtype : dtype or str, optional
@@ -165,7 +178,7 @@ def _tolerance(xp: ModuleType, dtype: Any, n: int) -> float:
     real = (
         xp.real(xp.zeros(1, dtype=dtype)).dtype if xp.isdtype(dtype, "complex floating") else dtype
     )
-    return 8.0 * float(xp.finfo(real).eps) * math.sqrt(n)
+    return float(xp.finfo(real).eps) * math.sqrt(n)
 
 
 def _power(m: Any, p: int) -> Any:
