@@ -38,10 +38,12 @@ def _validate(args: argparse.Namespace) -> int:
         rows = validate.run(
             backends=[b.name for b in found], methods=args.methods, dtypes=args.dtypes
         )
-        optimizer_rows = []
-        if args.methods is None:  # the whole job: the optimizers' rules too
-            from polarlinalg import validate_optimizers
+        optimizer_rows: list = []
+        root_rows: list = []
+        if args.methods is None:  # the whole job: inv_root and the optimizers' rules too
+            from polarlinalg import validate_inv_root, validate_optimizers
 
+            root_rows = validate_inv_root.run(found, args.dtypes)
             optimizer_rows = validate_optimizers.run(found, args.dtypes)
     except ValueError as exc:
         for line in str(exc).splitlines():
@@ -53,6 +55,13 @@ def _validate(args: argparse.Namespace) -> int:
         return 1
     print(validate.format_table(rows))
     failed = [r for r in rows if not r.passed]
+    if root_rows:
+        from polarlinalg import validate_inv_root
+
+        print()
+        print(f"inv_root: (A + εI)^(-1/{validate_inv_root.P}) against float64 eigh")
+        print(validate_inv_root.format_table(root_rows))
+        failed += [r for r in root_rows if not r.passed]
     if optimizer_rows:
         from polarlinalg import validate_optimizers
 
@@ -64,8 +73,9 @@ def _validate(args: argparse.Namespace) -> int:
     missing = [n for n in BACKEND_NAMES if n not in {b.name for b in found}]
     print()
     print(
-        f"{len(rows) + len(optimizer_rows)} rows on {names}: "
-        f"{len(rows) + len(optimizer_rows) - len(failed)} passed, {len(failed)} failed "
+        f"{len(rows) + len(root_rows) + len(optimizer_rows)} rows on {names}: "
+        f"{len(rows) + len(root_rows) + len(optimizer_rows) - len(failed)} passed, "
+        f"{len(failed)} failed "
         f"({elapsed:.1f} s)"
     )
     if missing and args.backends is None:

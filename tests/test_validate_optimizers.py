@@ -27,3 +27,15 @@ def test_unsupported_dtypes_are_skipped_and_failures_reported(monkeypatch):
     rows = validate_optimizers.run([backend], ["float32"])
     assert rows and not any(r.passed for r in rows if r.error)
     assert "FAIL" in validate_optimizers.format_table(rows)
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch"])
+def test_inv_root_rows_pass(name):
+    from polarlinalg import validate_inv_root
+
+    backend = support.get_backend(name)
+    rows = validate_inv_root.run([backend])
+    assert {r.method for r in rows} == {"eigh", "newton"}
+    failed = [r for r in rows if not r.passed]
+    assert not failed, validate_inv_root.format_table(failed)
+    assert validate_inv_root.run([backend], ["float16"]) == []
