@@ -441,3 +441,29 @@ def test_optax_scale_by_rule_runs_amortized_work_only_when_due():
     assert np.array_equal(roots[0], roots[1]) and not np.array_equal(roots[2], roots[1])
     assert np.array_equal(roots[3], roots[2]) and np.array_equal(roots[4], roots[3])
     assert not np.array_equal(roots[5], roots[4])
+
+
+@pytest.mark.parametrize("name", ["shampoo", "soap"])
+def test_optax_eager_equals_jitted(name):
+    """Eagerly the amortized work branches in Python, under jit through lax.cond: same result."""
+    kwargs = {"precondition_every": 2} if name == "shampoo" else {"precondition_frequency": 2}
+    tx = OPTAX[name](learning_rate=0.01, **kwargs)
+    params = {"w": jnp.eye(5, 4) + 0.3, "b": jnp.ones(4)}
+    results = []
+    for update in (tx.update, jax.jit(tx.update)):
+        p, state = params, tx.init(params)
+        for i in range(4):
+            g = jax.tree.map(lambda x, i=i: jnp.sin(x * (i + 1.0)), p)
+            u, state = update(g, state, p)
+            p = optax.apply_updates(p, u)
+        results.append(p)
+    for k in params:
+        np.testing.assert_allclose(results[0][k], results[1][k], rtol=1e-12, atol=1e-14)
+
+
+def test_traced_integer_hyperparameters_name_static_args():
+    tx = optax.inject_hyperparams(pl_optax.soap, static_args=("b1", "b2", "eps", "shampoo_beta"))(
+        learning_rate=0.01
+    )
+    with pytest.raises(TypeError, match="static_args"):
+        tx.init({"w": jnp.ones((3, 3))})

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, ClassVar
 
-__all__ = ["MatrixRule", "eager_cond", "static_number"]
+__all__ = ["MatrixRule", "eager_cond", "static_int", "static_number"]
 
 Cond = Callable[[Any, Callable[[Any], Any], Callable[[Any], Any], Any], Any]
 
@@ -54,8 +54,31 @@ def static_number(name: str, value: Any) -> float:
         return float(value)
     raise TypeError(
         f"{name} must be a Python number; got {value!r} (it shapes the computation: under "
-        f"optax.inject_hyperparams pass static_args=({name!r},))"
+        f"optax.inject_hyperparams list it in static_args{_OPTAX_NAME.get(name, '')})"
     )
+
+
+_OPTAX_NAME = {"betas[0]": " (optax's name: b1)", "betas[1]": " (optax's name: b2)"}
+
+
+def static_int(name: str, value: Any, *, optional: bool = False) -> int | None:
+    """Return ``value`` as a positive Python int (None when ``optional``); arrays are refused.
+
+    Raises ValueError for a non-positive or non-integral number, TypeError
+    (naming ``static_args``) for an array.
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        if value < 1:
+            raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        return int(value)
+    if hasattr(value, "shape"):
+        raise TypeError(
+            f"{name} must be a Python int; got an array (it shapes the computation: under "
+            f"optax.inject_hyperparams list it in static_args)"
+        )
+    raise ValueError(f"{name} must be a positive integer; got {value!r}")
 
 
 class MatrixRule:

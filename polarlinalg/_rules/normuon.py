@@ -36,9 +36,8 @@ from typing import Any, NamedTuple
 from polarlinalg._compat import device, lerp
 from polarlinalg._dtypes import state_dtype
 from polarlinalg._methods import get_method
-from polarlinalg._methods._base import check_positive_int
 from polarlinalg._polar import orthogonalize
-from polarlinalg._rules._base import Cond, MatrixRule, eager_cond, static_number
+from polarlinalg._rules._base import Cond, MatrixRule, eager_cond, static_int, static_number
 from polarlinalg._rules.hyperparams import (
     LAYOUTS,
     check_beta,
@@ -134,7 +133,7 @@ class NorMuonRule(MatrixRule):
                 "or 'match_rms_adamw'"
             )
         check_choice("layout", self.layout, LAYOUTS)
-        check_positive_int("ns_steps", self.ns_steps)
+        static_int("ns_steps", self.ns_steps)
         static_number("ns_eps", self.ns_eps)
         options = dict(self.method_options or {})
         object.__setattr__(self, "method_options", MappingProxyType(options))

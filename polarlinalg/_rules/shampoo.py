@@ -43,8 +43,7 @@ from typing import Any, NamedTuple
 from polarlinalg._compat import device, lerp
 from polarlinalg._dtypes import state_dtype
 from polarlinalg._inv_root import INV_ROOT_METHODS, inv_root
-from polarlinalg._methods._base import check_positive_int
-from polarlinalg._rules._base import Cond, MatrixRule, eager_cond, static_number
+from polarlinalg._rules._base import Cond, MatrixRule, eager_cond, static_int, static_number
 from polarlinalg._rules._modes import assemble, block_slices, grid, mode_gram, mode_product
 from polarlinalg._rules.hyperparams import check_choice, check_pair
 
@@ -138,11 +137,9 @@ class ShampooRule(MatrixRule):
         geps = static_number("graft_eps", self.graft_eps)
         if not 0.0 <= geps < math.inf:
             raise ValueError(f"graft_eps must be a finite number >= 0; got {self.graft_eps!r}")
-        check_positive_int("precondition_every", self.precondition_every)
-        if self.start_preconditioning_step is not None:
-            check_positive_int("start_preconditioning_step", self.start_preconditioning_step)
-        if self.max_preconditioner_dim is not None:
-            check_positive_int("max_preconditioner_dim", self.max_preconditioner_dim)
+        static_int("precondition_every", self.precondition_every)
+        static_int("start_preconditioning_step", self.start_preconditioning_step, optional=True)
+        static_int("max_preconditioner_dim", self.max_preconditioner_dim, optional=True)
         if self.inv_root_override is not None:
             root = static_number("inv_root_override", self.inv_root_override)
             if not 0.0 < root < math.inf:
@@ -154,8 +151,7 @@ class ShampooRule(MatrixRule):
                     "root_method='newton' needs an integer inv_root_override; got "
                     f"{self.inv_root_override!r} (use root_method='eigh')"
                 )
-        if self.root_steps is not None:
-            check_positive_int("root_steps", self.root_steps)
+        static_int("root_steps", self.root_steps, optional=True)
         if not isinstance(self.bias_correction, bool):
             raise TypeError(f"bias_correction must be True or False; got {self.bias_correction!r}")
 

@@ -39,8 +39,7 @@ from typing import Any, NamedTuple
 from polarlinalg._compat import device, lerp, qr_q
 from polarlinalg._dtypes import state_dtype
 from polarlinalg._linalg import eye_like
-from polarlinalg._methods._base import check_positive_int
-from polarlinalg._rules._base import Cond, MatrixRule, eager_cond, static_number
+from polarlinalg._rules._base import Cond, MatrixRule, eager_cond, static_int, static_number
 from polarlinalg._rules._modes import mode_gram, mode_product
 from polarlinalg._rules.hyperparams import check_pair
 
@@ -103,8 +102,8 @@ class SOAPRule(MatrixRule):
         eps = static_number("eps", self.eps)
         if not 0.0 <= eps < math.inf:
             raise ValueError(f"eps must be a finite number >= 0; got {self.eps!r}")
-        check_positive_int("precondition_frequency", self.precondition_frequency)
-        check_positive_int("max_precondition_dim", self.max_precondition_dim)
+        static_int("precondition_frequency", self.precondition_frequency)
+        static_int("max_precondition_dim", self.max_precondition_dim)
         if not isinstance(self.correct_bias, bool):
             raise TypeError(f"correct_bias must be True or False; got {self.correct_bias!r}")
 

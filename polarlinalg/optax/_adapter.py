@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from polarlinalg._rules._base import eager_cond
 from polarlinalg._rules.hyperparams import check_flag, check_lr, check_pair, check_weight_decay
 from polarlinalg.optax._common import finite_checked, labels
 
@@ -56,11 +57,12 @@ def scale_by_rule(rule: Any) -> optax.GradientTransformation:
     ) -> tuple[Any, ScaleByRuleState]:
         del params
         count = optax.safe_increment(state.count)
+        # traced (jax.jit): lax.cond, so amortized work runs only when due; eagerly a
+        # Python branch (lax.cond would compile fresh closures on every call)
+        cond = jax.lax.cond if isinstance(count, jax.core.Tracer) else eager_cond
         leaves, treedef = jax.tree.flatten(updates)
         inner = treedef.flatten_up_to(state.inner)
-        out = [
-            rule.update(jnp, g, s, count, jax.lax.cond) for g, s in zip(leaves, inner, strict=True)
-        ]
+        out = [rule.update(jnp, g, s, count, cond) for g, s in zip(leaves, inner, strict=True)]
         directions = treedef.unflatten(
             [d.astype(g.dtype) for (d, _), g in zip(out, leaves, strict=True)]
         )
