@@ -7,12 +7,19 @@ paper's ``Muon_polar``), Adam, each with or without PyTorch's ``StepLR``
 decay ``γ_k = γ₀ · gamma^⌊k/step_size⌋``; plus the problem-specific baselines,
 Newton's method on the quadratic (``X ← X − γ (AᵀA)⁻¹ ∇f (BBᵀ)⁻¹``) and
 alternating gradient descent on completion (``X`` first, then ``Y`` at the new
-``X``).  The matrix arms are :class:`polarlinalg.optim.PolarGrad`, so every arm
-runs on every Array API backend.
+``X``).  Beside them, two Kronecker-factored preconditioners of the same family
+(Lau, Long, Su §2): Shampoo (``L^{-1/4} M R^{-1/4}`` with Adam grafting) and
+SOAP (Adam in the eigenbasis of Shampoo's factors), each at its defaults but
+without weight decay, as every arm here (and SOAP with ``ε = 1e-2`` on the
+quadratic problem, whose float32 gradients swamp the reference's 1e-8).  The matrix arms are
+:class:`polarlinalg.optim.PolarGrad`, :class:`~polarlinalg.optim.Shampoo` and
+:class:`~polarlinalg.optim.SOAP`, so every arm runs on every Array API backend.
 
 Learning rates are those of the official code (REFERENCE §4 of the project,
 Lau, Long, Su, arXiv:2505.21799): the nuclear-norm scale makes PolarGrad's
-step ``γ‖∇f‖_* U``, so its ``γ`` is many orders smaller than Muon's.
+step ``γ‖∇f‖_* U``, so its ``γ`` is many orders smaller than Muon's.  The paper
+has no Shampoo or SOAP arm; their rates come from a pilot sweep at the
+``--quick`` sizes, recorded beside their declarations.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from polarlinalg.optim import OptimizerState, PolarGrad
+from polarlinalg.optim import SOAP, OptimizerState, PolarGrad, Shampoo
 
 __all__ = ["ARMS", "Arm", "Stepper", "default_arms", "make_stepper"]
 
 Params = dict[str, Any]
+
+KINDS = ("polargrad", "adam", "shampoo", "soap", "newton", "altgd")
 
 
 @dataclass(frozen=True)
@@ -39,15 +48,17 @@ class Arm:
         Command-line name, e.g. ``"polargrad-qdwh"``.
     label : str
         Legend label, e.g. ``"PolarGrad (QDWH)"``.
-    kind : {"polargrad", "adam", "newton", "altgd"}
-        Which update: the PolarGrad family (options in ``options``), Adam, or a
-        problem-specific baseline.
+    kind : {"polargrad", "adam", "shampoo", "soap", "newton", "altgd"}
+        Which update: the PolarGrad family (options in ``options``), Adam,
+        Shampoo, SOAP, or a problem-specific baseline.
     lr : float
         Initial learning rate ``γ₀``.
     decay : (int, float) or None
         ``StepLR(step_size, gamma)``, or None for a constant rate.
     options : mapping
-        Keyword arguments of :class:`polarlinalg.optim.PolarGrad` (``kind="polargrad"``).
+        Keyword arguments of :class:`polarlinalg.optim.PolarGrad`
+        (``kind="polargrad"``), :class:`~polarlinalg.optim.Shampoo`
+        (``"shampoo"``) or :class:`~polarlinalg.optim.SOAP` (``"soap"``).
     """
 
     name: str
@@ -58,7 +69,7 @@ class Arm:
     options: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("polargrad", "adam", "newton", "altgd"):
+        if self.kind not in KINDS:
             raise ValueError(f"unknown arm kind {self.kind!r}")
         if not self.lr > 0:
             raise ValueError(f"arm {self.name!r}: lr must be positive; got {self.lr!r}")
@@ -102,6 +113,42 @@ _MUON = {"momentum": 0.95, "nesterov": True, "scale": "none"}
 _NS = {"method": "newton_schulz", "steps": 5, "coefficients": "muon"}
 _STEPLR_QUAD = (25, 0.99)
 _STEPLR = (25, 0.95)
+_SOAP = {"weight_decay": 0.0}  # the reference's 0.01 off: no arm here decays its weights
+
+# Shampoo and SOAP: not in the paper, so their rates come from a pilot at the --quick sizes
+# (float32, seed 42, the quick steps), grids of factors 2-3 with the chosen rate inside,
+# checked at the full sizes (PROBLEMS in cli.py has the quick overrides):
+#   quadratic, Shampoo: 1e-2 → 3.0e-1, 2e-2 → 3.1e-8, 3e-2 → 1.1e-10, 5e-2 → 1.2e-10,
+#     1e-1 → 1.6e-10, 3e-1 → 4.2e-10, 1 → 3.8e4 (gap; 3 → 6.7e-8, oscillating); full size,
+#     1000 steps: 2e-2, 5e-2, 1e-1 all reach the float32 floor (6e-9 … 1.4e-8), 5e-2 and
+#     1e-1 in 130 steps, 2e-2 in 210.
+#   quadratic, SOAP (ε = 1e-2): 1e-2 → 1.8e5, 2e-2 → 4.5e1, 3e-2 → 7.3, 5e-2 → 1.2e1,
+#     1e-1 → 5.2e1; full size, 4000 steps: 2e-3 → 1.7e8, 5e-3 → 1.2e2, 1e-2 → 5.2e2,
+#     2e-2 → 2.1e3.  The reference's ε = 1e-8 fails in float32 at any rate (3.6e6 at 1e-5
+#     from 3.5e6): at the first step ``rot(G)`` is diagonal up to rounding, the rounding
+#     (float32 ε·‖G‖, here ~1e-3) swamps ε, and Adam's ratio of two roundings makes entries
+#     up to 4e4 where ``rot(M)/(√V + ε)`` should be below 1.  ε = 1e-4 suffices at the quick
+#     size but not at the full one (3.6e9 after 300 steps); 1e-2 … 1e2 match float64 with
+#     the reference ε (2.5e5 after 300 steps).
+#   logistic (last-tenth minibatch loss), Shampoo: 3e-3 → 9.9e4, 5e-3 → 3.5e4, 1e-2 → 1.12e4,
+#     2e-2 → 1.19e4, 3e-2 → 1.28e4, 1e-1 → 2.4e4; full size, 200 steps: 3e-3 → 1.2e7,
+#     1e-2 → 3.7e5, 3e-2 → 8.4e5.  SOAP: 2e-2 → 6.7e4, 5e-2 → 1.5e4, 1e-1 → 2.2e4,
+#     2e-1 → 3.8e4; full size, 300 steps: 2e-2 → 1.1e7, 5e-2 → 1.2e6, 1e-1 → 2.3e6.
+#   completion, Shampoo: 1e-2 → 8.4e-5, 3e-2 → 1.6e-9, 1e-1 → 6.0e-14, 3e-1 → 2.5e-13,
+#     1 → 6.0e-6; full size, 1000 steps: 3e-2 → 3.5e-14 (160 steps to 1e-6×),
+#     1e-1 → 5.5e-14 (140), 3e-1 → 3.8e-6.  SOAP: 3e-2 → 1.7e-3, 5e-2 → 2.5e-5,
+#     1e-1 → 6.1e-5, 2e-1 → 2.1e-4; full size: 2e-2 → 3.2e-4, 5e-2 → 1.3e-5, 1e-1 → 5.2e-5.
+_SOAP_QUADRATIC = {**_SOAP, "eps": 1e-2}
+
+
+def _preconditioners(
+    shampoo_lr: float, soap_lr: float, soap: Mapping[str, Any] = _SOAP, soap_label: str = "SOAP"
+) -> list[Arm]:
+    """Shampoo at its defaults (Adam grafting, new roots every step) and SOAP with ``soap``."""
+    return [
+        Arm("shampoo", "Shampoo (Adam grafting)", "shampoo", shampoo_lr),
+        Arm("soap", soap_label, "soap", soap_lr, None, soap),
+    ]
 
 
 # The official code caps QDWH at two iterations started from ℓ = ε (float32): an
@@ -159,6 +206,7 @@ def _quadratic() -> list[Arm]:
         ),
         Arm("adam", "Adam", "adam", 5e-2),
         Arm("adam-decay", "Adam (lr↓)", "adam", 5e-2, _STEPLR_QUAD),
+        *_preconditioners(5e-2, 5e-3, _SOAP_QUADRATIC, "SOAP (ε=1e-2)"),
         Arm("newton", "Newton (inverse Hessian)", "newton", 0.25),
     ]
 
@@ -203,6 +251,7 @@ def _logistic() -> list[Arm]:
         ),
         Arm("adam", "Adam", "adam", 5e-3),
         Arm("adam-decay", "Adam (lr↓)", "adam", 1e-2, _STEPLR),
+        *_preconditioners(1e-2, 5e-2),
     ]
 
 
@@ -248,6 +297,7 @@ def _completion() -> list[Arm]:
         ),
         Arm("adam", "Adam", "adam", 5e-2),
         Arm("adam-decay", "Adam (lr↓)", "adam", 5e-2, _STEPLR),
+        *_preconditioners(1e-1, 5e-2),
         Arm("altgd", "Alternating GD", "altgd", 5e1),
     ]
 
@@ -288,7 +338,8 @@ def _optimizer(arm: Arm) -> PolarGrad:
         # Adam is AdamW without decay; the library's AdamW rule is torch.optim.Adam's update.
         return PolarGrad(arm.learning_rate, rules="adamw")
     # Divergence is an outcome here, not an error: the runner watches the iterates.
-    return PolarGrad(arm.learning_rate, check_finite=False, **arm.options)
+    cls = {"polargrad": PolarGrad, "shampoo": Shampoo, "soap": SOAP}[arm.kind]
+    return cls(arm.learning_rate, check_finite=False, **arm.options)
 
 
 def make_stepper(arm: Arm, problem: Any) -> Stepper:
@@ -300,7 +351,7 @@ def make_stepper(arm: Arm, problem: Any) -> Stepper:
         If the arm is a baseline of another problem (Newton needs the quadratic
         problem's inverse Gram factors; alternating descent needs two factors).
     """
-    if arm.kind in ("polargrad", "adam"):
+    if arm.kind in ("polargrad", "adam", "shampoo", "soap"):
         opt = _optimizer(arm)
 
         def step(params: Params, batch: Any, state: OptimizerState) -> tuple[Params, Any]:

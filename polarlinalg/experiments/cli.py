@@ -31,7 +31,9 @@ class ProblemConfig:
 
     ``quick_lr`` overrides arm learning rates at the quick size: PolarGrad's
     rate scales with ``1/‖∇f‖_*``, which shrinks with the problem, so the
-    paper's rates do not carry over (chosen by a sweep; docs/experiments.md).
+    paper's rates do not carry over (chosen by a sweep; docs/experiments.md);
+    SOAP's best rate on the quadratic problem also differs between the sizes
+    (the pilot is in :mod:`polarlinalg.experiments.arms`).
     """
 
     steps: int
@@ -54,6 +56,7 @@ PROBLEMS: dict[str, ProblemConfig] = {
             "polargrad-qdwh2": 3.2e-6,
             "polargradm-momentum-first": 8e-6,
             "polargradm-polar-first": 1.6e-5,
+            "soap": 3e-2,  # full size: 5e-3 (arms.py has both pilots)
         },
     ),
     "logistic": ProblemConfig(

@@ -220,3 +220,109 @@ def test_bad_argument_syntax():
         cli.main(["quadratic", "--lr", "adam"])
     with pytest.raises(SystemExit):
         cli.main(["sudoku"])
+
+
+PRECONDITIONERS = ("shampoo", "soap")
+
+# Final metric over initial metric at the quick size and rate, with a margin of about 100
+# over the pilot of arms.py (quadratic 3e-17 and 2e-6, completion 2e-14 and 8e-6 of the
+# initial gap; logistic 0.05 and 0.07 of the initial minibatch loss).
+QUICK_REDUCTION = {
+    ("quadratic", "shampoo"): 1e-6,
+    ("quadratic", "soap"): 1e-4,
+    ("logistic", "shampoo"): 0.2,
+    ("logistic", "soap"): 0.2,
+    ("completion", "shampoo"): 1e-6,
+    ("completion", "soap"): 1e-3,
+}
+
+
+def _quick_problem(problem, **kw):
+    cls = {
+        "quadratic": QuadraticRegression,
+        "logistic": LogisticRegression,
+        "completion": MatrixCompletion,
+    }[problem]
+    return cls(**cli.PROBLEMS[problem].quick_sizes, **kw)
+
+
+@pytest.mark.parametrize("problem", list(ARMS))
+def test_shampoo_and_soap_arms_are_declared_and_listed(problem, capsys):
+    arms = {a.name: a for a in ARMS[problem]}
+    assert arms["shampoo"].kind == "shampoo" and arms["soap"].kind == "soap"
+    assert arms["soap"].options["weight_decay"] == 0.0  # no arm decays its weights
+    assert cli.main([problem, "--list-arms"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == list(arms)  # every arm, in plotting order
+    assert {"shampoo", "soap"} <= set(listed)
+
+
+@pytest.mark.parametrize(("problem", "name"), list(QUICK_REDUCTION))
+def test_shampoo_and_soap_lower_the_quick_loss(problem, name):
+    """The quick configuration end to end (float32, the quick steps and rates)."""
+    config = cli.PROBLEMS[problem]
+    arm = default_arms(problem, [name])[0]
+    arm = arm.with_lr(config.quick_lr.get(name, arm.lr))
+    trace = run_arm(_quick_problem(problem), arm, steps=config.quick_steps, log_every=20)
+    row = report.summarize([trace], config.threshold)[0]
+    metric = trace.columns[row.metric]
+    assert not trace.diverged and np.isfinite(row.final)
+    assert row.final < QUICK_REDUCTION[problem, name] * metric[0], (problem, name, row.final)
+
+
+def test_soap_first_step_only_initialises():
+    prob = QuadraticRegression(m=12, n=4, p=20, q=7, dtype="float64")
+    stepper = make_stepper(default_arms("quadratic", ["soap"])[0], prob)
+    params = prob.init_params()
+    once, state = stepper.step(params, None, stepper.init(params))
+    np.testing.assert_array_equal(once["X"], params["X"])
+    twice, _ = stepper.step(once, None, state)
+    assert prob.loss(twice) < prob.loss(once)
+
+
+def test_shampoo_and_soap_agree_across_backends(backend):
+    """Three steps of Shampoo and SOAP (its first step initialises) on every backend.
+
+    X is square: a rectangular gradient leaves ``GGᵀ`` or ``GᵀG`` singular, whose
+    null-space eigenvectors are each LAPACK's own choice, and SOAP's step depends on them.
+    """
+    if backend.dtype("float64") is None:
+        pytest.skip("no float64")
+    kw = {"m": 6, "n": 6, "p": 20, "q": 9, "seed": 5, "dtype": "float64"}
+    prob = QuadraticRegression(xp=backend.xp, device=backend.device, **kw)
+    ref = QuadraticRegression(**kw)
+    for arm in default_arms("quadratic", list(PRECONDITIONERS)):
+        ours = run_arm(prob, arm, steps=3)
+        theirs = run_arm(ref, arm, steps=3)
+        assert theirs.columns["gap"][-1] < theirs.columns["gap"][0], arm.name
+        np.testing.assert_allclose(ours.columns["gap"], theirs.columns["gap"], rtol=1e-9)
+        xs = []
+        for p in (prob, ref):
+            stepper = make_stepper(arm, p)
+            params = p.init_params()
+            state = stepper.init(params)
+            for _ in range(2):
+                params, state = stepper.step(params, None, state)
+            xs.append(params["X"])
+        np.testing.assert_allclose(to_f64(backend, xs[0]), xs[1], rtol=1e-10)
+
+
+def test_quick_command_runs_shampoo_and_soap(tmp_path, capsys):
+    out = tmp_path / "quadratic"
+    argv = ["quadratic", "--quick", "--steps", "12", "--arms", "shampoo,soap", "--log-every", "4"]
+    assert cli.main([*argv, "--no-plot", "--no-progress", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Shampoo (Adam grafting)" in printed and "SOAP (ε=1e-2)" in printed
+    document = json.loads((out / "quadratic.json").read_text())
+    arms = document["meta"]["arms"]
+    assert arms["shampoo"]["kind"] == "shampoo" and arms["soap"]["kind"] == "soap"
+    assert arms["soap"]["lr"] == cli.PROBLEMS["quadratic"].quick_lr["soap"]  # quick override
+    assert arms["soap"]["options"] == {"weight_decay": 0.0, "eps": 1e-2}
+    assert [r["arm"] for r in document["runs"]] == ["shampoo", "soap"]
+    assert all(r["columns"]["gap"][-1] < r["columns"]["gap"][0] for r in document["runs"])
+
+
+def test_misspelt_arm_names_the_new_arms(tmp_path, capsys):
+    assert cli.main(["logistic", "--arms", "shampo", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown arm(s) shampo for logistic" in err and "shampoo, soap" in err

@@ -26,6 +26,9 @@ def test_arm_list():
         "polargradm_polar_express",
         "polargradm_embed_head",
         "torch_muon",
+        "shampoo",
+        "soap",
+        "normuon",
     }
     assert [name for name in ARM_NAMES if not ARMS[name].warmup] == ["adamw_no_warmup"]
     with pytest.raises(ValueError, match="unknown arm 'sgd'"):
@@ -59,6 +62,35 @@ def test_every_arm_constructs_steps_and_lowers_the_loss(name):
     assert losses[-1] < losses[0]
     changed = [not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True)]
     assert all(changed)
+
+
+@pytest.mark.parametrize(
+    ("name", "cls_name", "role"),
+    [
+        ("shampoo", "Shampoo", "shampoo"),
+        ("soap", "SOAP", "soap"),
+        ("normuon", "NorMuon", "normuon"),
+    ],
+)
+def test_shampoo_soap_normuon_arms_route_like_muon(name, cls_name, role):
+    """Their optimizer on hidden matrices at their role's rate, AdamW on the other groups."""
+    import polarlinalg.torch
+
+    groups = GPT(CONFIG).parameter_groups()
+    lrs = {"adamw": 1e-3, role: 2e-3}
+    hidden, rest = build_optimizers(get_arm(name), groups, lrs, weight_decay=0.05)
+    assert type(hidden) is getattr(polarlinalg.torch, cls_name)
+    assert [id(p) for p in hidden.param_groups[0]["params"]] == [id(p) for p in groups["hidden"]]
+    assert hidden.param_groups[0]["lr"] == 2e-3
+    assert hidden.param_groups[0]["weight_decay"] == 0.05  # the preset's, not SOAP's 0.01
+    assert isinstance(rest, torch.optim.AdamW) and rest.param_groups[0]["lr"] == 1e-3
+    ends = [*groups["embed"], *groups["head"]]
+    assert [id(p) for p in rest.param_groups[0]["params"]] == [id(p) for p in ends]
+    assert [id(p) for p in rest.param_groups[1]["params"]] == [id(p) for p in groups["vectors"]]
+    if name == "shampoo":
+        assert hidden.param_groups[0]["precondition_every"] == 10
+    with pytest.raises(ValueError, match=f"needs learning rates for {role}"):
+        build_optimizers(get_arm(name), groups, {"adamw": 1e-3})
 
 
 def test_build_optimizers_checks_learning_rates():

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from polarlinalg.experiments.lm.cli import main
+from polarlinalg.experiments.lm.cli import ROLES, main
+
+NEW_ARMS = ("shampoo", "soap", "normuon")
 
 
 def test_importing_the_package_and_cli_loads_no_framework():
@@ -39,6 +41,26 @@ def test_bad_arguments(argv, message, capsys):
         main(argv)
     assert info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_help_lists_the_new_arms_and_roles(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for name in NEW_ARMS:
+        assert name in text
+    assert "torch_muon, shampoo, soap, normuon" in text  # --arms lists every arm
+    assert "polargrad_embed_head, shampoo, soap, normuon" in text  # --lr lists every role
+    assert set(NEW_ARMS) <= set(ROLES)
+
+
+def test_bad_arm_names_list_the_new_arms(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--arms", "soap,shampo"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown arm 'shampo'" in err and "shampoo, soap, normuon" in err
 
 
 @pytest.fixture
@@ -95,3 +117,21 @@ def test_quick_run_writes_results(tmp_path, capsys, restore_threads):
     with pytest.raises(SystemExit):
         main(["--merge", str(out), str(out), "--out", str(tmp_path / "twice")])
     assert "appears in more than one directory" in capsys.readouterr().err
+
+
+def test_quick_run_of_shampoo_soap_normuon(tmp_path, capsys, restore_threads):
+    out = tmp_path / "out"
+    argv = ["--quick", "--arms", ",".join(NEW_ARMS), "--seeds", "0", "--lr", "soap=0.002"]
+    argv += ["--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--no-plots"]
+    assert main([*argv, "--no-progress", "--device", "cpu", "--threads", "1"]) == 0
+    runs = json.loads((out / "runs.json").read_text(encoding="utf-8"))
+    assert [r["arm"] for r in runs["runs"]] == list(NEW_ARMS)
+    assert all(not r["diverged"] and r["steps_done"] == 6 for r in runs["runs"])
+    assert runs["runs"][1]["lrs"] == {"soap": 0.002, "adamw": 1e-3}
+    rows = list(csv.DictReader((out / "log.csv").open(encoding="utf-8")))
+    for name in NEW_ARMS:
+        losses = [float(r["train_loss"]) for r in rows if r["arm"] == name]
+        assert len(losses) == 6 and losses[-1] < losses[0], name
+    printed = capsys.readouterr().out
+    assert all(f"{name} " in printed for name in NEW_ARMS)
+    assert "| `normuon` |" in (out / "summary.md").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Language-model pre-training benchmark: AdamW, Muon and PolarGrad on a small GPT.
+"""Language-model pre-training benchmark: AdamW, Muon, PolarGrad and others on a small GPT.
 
 ``polarlinalg experiment lm`` trains a compact pre-norm GPT byte-level on the
 Python standard library's own source files (read from the running

@@ -7,7 +7,8 @@ list; the training loop steps them together under one learning-rate schedule
 Each arm reads its learning rates by *role* from a mapping (``adamw`` for the
 AdamW part, ``muon`` for Muon's, ``polargrad_hidden`` and
 ``polargrad_embed_head`` for PolarGradM's on hidden matrices or on embedding
-and head), so a preset or the command line can set them; :data:`ARMS` lists the arms.
+and head, ``shampoo``, ``soap`` and ``normuon`` for those optimizers on hidden
+matrices), so a preset or the command line can set them; :data:`ARMS` lists the arms.
 
 =============================  =====================================================
 ``adamw``                      AdamW on everything, with warm-up
@@ -21,7 +22,20 @@ and head), so a preset or the command line can set them; :data:`ARMS` lists the 
                                hidden matrices, AdamW on vectors (the paper's arm)
 ``torch_muon``                 ``torch.optim.Muon`` on hidden matrices, AdamW on
                                the rest (the external anchor)
+``shampoo``                    :class:`polarlinalg.torch.Shampoo` (Adam grafting)
+                               on hidden matrices, AdamW on the rest
+``soap``                       :class:`polarlinalg.torch.SOAP` on hidden matrices,
+                               AdamW on the rest
+``normuon``                    :class:`polarlinalg.torch.NorMuon` on hidden
+                               matrices, AdamW on the rest
 =============================  =====================================================
+
+Shampoo, SOAP and NorMuon keep their own defaults (betas, ε, Newton–Schulz in
+bfloat16 for NorMuon) except two: the weight decay is the preset's, as for every
+arm (SOAP's own default is 0.01), and Shampoo takes new roots every
+:data:`SHAMPOO_PRECONDITION_EVERY` steps (SOAP's default frequency; Adam's step
+before the first) instead of every step, whose ``eigh`` of every factor would
+otherwise cost more than the forward and backward passes.
 
 Importing this module does not import PyTorch; building an arm's optimizers does.
 """
@@ -41,6 +55,7 @@ Builder = Callable[[Groups, Mapping[str, float], float], list[Any]]
 
 ADAMW_BETAS = (0.9, 0.95)
 MOMENTUM = 0.95
+SHAMPOO_PRECONDITION_EVERY = 10  # SOAP's default frequency; every step is eigh-bound
 
 
 @dataclass(frozen=True)
@@ -55,7 +70,8 @@ class Arm:
         One line for tables and plots.
     roles : tuple of str
         The learning-rate roles it reads (``adamw``, ``muon``,
-        ``polargrad_hidden``, ``polargrad_embed_head``).
+        ``polargrad_hidden``, ``polargrad_embed_head``, ``shampoo``, ``soap``,
+        ``normuon``).
     warmup : bool
         Whether the schedule's warm-up applies.
     build : callable
@@ -143,6 +159,19 @@ def _torch_muon(groups: Groups, lrs: Mapping[str, float], weight_decay: float) -
     return [hidden, _rest(groups, lrs, weight_decay, "embed", "head")]
 
 
+def _hidden(cls_name: str, role: str, **options: Any) -> Builder:
+    """``polarlinalg.torch.<cls_name>(**options)`` on hidden matrices, AdamW on the rest."""
+
+    def build(groups: Groups, lrs: Mapping[str, float], weight_decay: float) -> list:
+        import polarlinalg.torch
+
+        cls = getattr(polarlinalg.torch, cls_name)
+        hidden = cls(list(groups["hidden"]), lr=lrs[role], weight_decay=weight_decay, **options)
+        return [hidden, _rest(groups, lrs, weight_decay, "embed", "head")]
+
+    return build
+
+
 ARMS: dict[str, Arm] = {
     arm.name: arm
     for arm in (
@@ -177,6 +206,21 @@ ARMS: dict[str, Arm] = {
             _polargradm_embed_head,
         ),
         Arm("torch_muon", "torch.optim.Muon hidden + AdamW", ("muon", "adamw"), True, _torch_muon),
+        Arm(
+            "shampoo",
+            "Shampoo (Adam grafting) hidden + AdamW",
+            ("shampoo", "adamw"),
+            True,
+            _hidden("Shampoo", "shampoo", precondition_every=SHAMPOO_PRECONDITION_EVERY),
+        ),
+        Arm("soap", "SOAP hidden + AdamW", ("soap", "adamw"), True, _hidden("SOAP", "soap")),
+        Arm(
+            "normuon",
+            "NorMuon hidden + AdamW",
+            ("normuon", "adamw"),
+            True,
+            _hidden("NorMuon", "normuon"),
+        ),
     )
 }
 ARM_NAMES: tuple[str, ...] = tuple(ARMS)

@@ -9,7 +9,8 @@
 
 Learning rates come from the preset; ``--lr ROLE=VALUE`` (repeatable) sets one
 role for every arm that uses it (roles: ``adamw``, ``muon``,
-``polargrad_hidden``, ``polargrad_embed_head``).
+``polargrad_hidden``, ``polargrad_embed_head``, ``shampoo``, ``soap``,
+``normuon``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ __all__ = ["main"]
 PROG = "polarlinalg experiment lm"
 QUICK_STEPS = 6
 QUICK_BATCH = 4
-ROLES = ("adamw", "muon", "polargrad_hidden", "polargrad_embed_head")
+ROLES = (
+    "adamw",
+    "muon",
+    "polargrad_hidden",
+    "polargrad_embed_head",
+    "shampoo",
+    "soap",
+    "normuon",
+)
 
 
 def _lr(text: str) -> tuple[str, float]:
@@ -50,8 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=(
             "Train a small GPT byte-level on the Python standard library's source with each "
-            "optimizer arm (AdamW, Muon, PolarGradM, torch.optim.Muon) and write CSV/JSON "
-            "results, a summary table and PNG plots."
+            "optimizer arm (AdamW, Muon, PolarGradM, torch.optim.Muon, Shampoo, SOAP, NorMuon) "
+            "and write CSV/JSON results, a summary table and PNG plots."
         ),
     )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
