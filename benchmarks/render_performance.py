@@ -34,6 +34,7 @@ END = "<!-- END GENERATED: polarlinalg bench -->"
 FAMILY_TITLES = {
     "polynomial": "Newton–Schulz family (polarlinalg.orthogonalize) and its anchors",
     "accurate": "Accurate methods (polarlinalg.polar) and their anchors",
+    "inv_root": "Inverse p-th roots (polarlinalg.inv_root): eigh vs the coupled Newton iteration",
 }
 
 
@@ -97,7 +98,7 @@ def render(result: dict, page: Path, images: Path) -> str:
     groups: dict[tuple[str, str, str], list[dict]] = {}
     for r in result["rows"]:
         groups.setdefault((r["family"], r["backend"], r["dtype"]), []).append(r)
-    for family in ("polynomial", "accurate"):
+    for family in FAMILY_TITLES:
         keys = [k for k in groups if k[0] == family]
         if not keys:
             continue

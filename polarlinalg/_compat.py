@@ -10,6 +10,7 @@ seen, so ``import polarlinalg`` never imports torch, jax or cupy.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "cholesky_solve",
     "device",
     "dtype_from_name",
+    "fori_loop",
     "is_traced",
     "lerp",
     "qr_r",
@@ -90,6 +92,24 @@ def is_traced(x: Any) -> bool:
         # Concrete JAX arrays can be read (eager mode); tracers cannot.
         return isinstance(x, jax.core.Tracer)
     return bool(array_api_compat.is_lazy_array(x))
+
+
+def fori_loop(like: Any, count: int, body: Callable[[Any], Any], state: Any) -> Any:
+    """Return ``body`` applied ``count`` times to ``state`` (a tuple of arrays).
+
+    When ``like`` is a JAX tracer (inside ``jax.jit``, ``vmap``, ``grad``) this
+    is one ``jax.lax.fori_loop``: the body is traced and compiled once instead
+    of ``count`` times (a 46-step float64 iteration compiles in a fraction of
+    the unrolled loop's 4 s).  ``body`` must then keep the dtypes and shapes of
+    ``state``.  Everything else (eager arrays, ``torch.compile``, which unrolls
+    Python loops itself) gets a plain Python loop.
+    """
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(like, jax.core.Tracer):
+        return jax.lax.fori_loop(0, count, lambda _, s: body(s), state)
+    for _ in range(count):
+        state = body(state)
+    return state
 
 
 def dtype_from_name(xp: ModuleType, name: str) -> Any:

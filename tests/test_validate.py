@@ -188,3 +188,66 @@ def test_cli_backends_from_the_environment(monkeypatch, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "backend cupy is not available here: cupy is not installed" in captured.err
+
+
+# --- the inv_root table (polarlinalg.validate_inv_root) -------------------------------------
+
+
+def test_inv_root_rows_cover_every_method_and_dtype_and_pass():
+    from polarlinalg import validate_inv_root
+
+    numpy = available_backends("numpy")[0]
+    rows = validate_inv_root.run([numpy])
+    dtypes = {"float64", "float32", "complex128", "complex64", "float16"}
+    want = {(m, d) for m in ("eigh", "newton") for d in dtypes}
+    assert {(r.method, r.dtype) for r in rows} == want
+    assert {r.case for r in rows} == {c.name for c in validate_inv_root.SUITE}
+    failed = [r for r in rows if not r.passed]
+    assert not failed, validate_inv_root.format_table(failed)
+    for r in rows:
+        assert r.error is not None and 0 <= r.error <= r.band
+        assert r.band == validate_inv_root.band(r.dtype, 32, r.cond)
+        if r.dtype == "float16":  # half precision: only the well-conditioned matrices
+            assert r.cond <= validate_inv_root.HALF_MAX_COND
+
+
+def test_inv_root_bands():
+    from polarlinalg import validate_inv_root
+
+    u32 = 2.0**-24
+    assert validate_inv_root.band("float32", 64, 1e4) == pytest.approx(10 * u32 * (8 + 1e4))
+    band = validate_inv_root.band
+    assert band("complex64", 64, 1.0) == band("float32", 64, 1.0)
+    assert validate_inv_root.band("bfloat16", 64, 1e2) == pytest.approx(5 * 2.0**-8 * 10)
+
+
+def test_inv_root_half_precision_rows_on_torch():
+    from polarlinalg import validate_inv_root
+
+    found = available_backends("torch")
+    if not found:
+        pytest.skip("torch is not installed")
+    rows = validate_inv_root.run(found, ["bfloat16"])
+    assert rows and {r.dtype for r in rows} == {"bfloat16"}
+    assert {r.method for r in rows} == {"eigh", "newton"}
+    assert all(r.passed for r in rows), validate_inv_root.format_table(rows)
+
+
+def test_inv_root_band_is_the_pass_criterion(monkeypatch):
+    from polarlinalg import validate_inv_root
+
+    monkeypatch.setattr(validate_inv_root, "band", lambda dtype, n, cond: 0.0)
+    numpy = available_backends("numpy")[0]
+    rows = validate_inv_root.run([numpy], ["float32"])
+    assert {r.dtype for r in rows} == {"float32", "complex64"}
+    assert not any(r.passed for r in rows if r.error)  # eigh of NumPy can be exact in float64
+    table = validate_inv_root.format_table(rows)
+    assert "FAIL error" in table and "> band 0.0e+00" in table
+    assert validate_inv_root.run([numpy], ["bfloat16"]) == []  # NumPy has no bfloat16
+
+
+def test_cli_prints_the_inv_root_table(capsys):
+    assert main(["validate", "--backends", "numpy", "--dtypes", "float32"]) == 0
+    out = capsys.readouterr().out
+    assert "inv_root: (A + εI)^(-1/4) against float64 eigh" in out
+    assert "newton  complex64" in out and "FAIL" not in out

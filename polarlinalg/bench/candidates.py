@@ -12,7 +12,9 @@ alternatives a user would pick instead, included when installed:
   ``torch/optim/_muon.py``, imported guardedly: a torch without it just has
   no such row; it always computes in bfloat16 and takes single matrices);
 * a plain Jordan-style NS5 loop written here (5 steps, coefficients
-  ``(3.4445, −4.775, 2.0315)``, ``torch.addmm`` on PyTorch).
+  ``(3.4445, −4.775, 2.0315)``, ``torch.addmm`` on PyTorch);
+* for :func:`polarlinalg.inv_root`: ``scipy.linalg.fractional_matrix_power``
+  (NumPy; Schur–Padé, in float64 whatever the input; single matrices).
 """
 
 from __future__ import annotations
@@ -27,16 +29,19 @@ from polarlinalg.bench.floors import (
     Op,
     accurate_ops,
     gram_newton_schulz_ops,
+    inv_root_ops,
     newton_schulz_ops,
     svd_polar_ops,
 )
 
 __all__ = [
     "ACCURATE",
+    "INV_ROOT",
     "JORDAN",
     "POLYNOMIAL",
     "Candidate",
     "anchors_for",
+    "inv_root_candidates",
     "polarlinalg_candidates",
 ]
 
@@ -45,6 +50,9 @@ POLYNOMIAL = ("newton_schulz", "polar_express", "gram_newton_schulz")
 
 ACCURATE = ("qdwh", "zolo", "newton", "svd")
 """polarlinalg's methods accurate to working precision."""
+
+INV_ROOT = "inv_root"
+"""The ``--methods`` name of the :func:`polarlinalg.inv_root` rows (both of its methods)."""
 
 JORDAN = (3.4445, -4.775, 2.0315)
 NS_STEPS = 5
@@ -67,7 +75,7 @@ class Candidate:
     name : str
         Row label (a polarlinalg method name, or the anchor's name).
     source : {"polarlinalg", "anchor"}
-    family : {"polynomial", "accurate"}
+    family : {"polynomial", "accurate", "inv_root"}
     fn : callable
         Takes one input array; returns ``u`` or ``(u, h)``.
     ops : callable
@@ -243,6 +251,63 @@ def polarlinalg_candidates(backend: Any, methods: Sequence[str]) -> list[Candida
     return out
 
 
+def _inv_root_ops(method: str, p: int, traced: bool) -> Callable[[Case, Any], list[Op]]:
+    """Floor of ``inv_root``: eigh and one product, or the Newton steps actually run.
+
+    Eagerly the step count is the run's own (early exit); under ``jax.jit``
+    the fixed count, :func:`polarlinalg._inv_root.default_newton_steps`.
+    """
+
+    def ops(case: Case, x: Any) -> list[Op]:
+        if method == "eigh":
+            return inv_root_ops(case.batch, case.n, "eigh", p, 0)
+        from polarlinalg._compat import array_namespace
+        from polarlinalg._inv_root import default_newton_steps, newton_run
+
+        xp = array_namespace(x)
+        steps = default_newton_steps(xp, x.dtype, p)
+        if not traced:
+            steps = newton_run(xp, x, p, 0.0, steps, x.dtype).iterations
+        return inv_root_ops(case.batch, case.n, "newton", p, steps)
+
+    return ops
+
+
+def inv_root_candidates(backend: Any, p: int) -> list[Candidate]:
+    """Return ``inv_root(a, p)`` by ``"eigh"`` and by ``"newton"`` (jitted on JAX)."""
+    import polarlinalg as pl
+
+    jit = _is_jax(backend)
+    out = []
+    for method in ("eigh", "newton"):
+        fn = functools.partial(pl.inv_root, p=p, method=method, check_finite=False)
+        if jit:
+            import jax
+
+            fn = jax.jit(fn)
+        out.append(
+            Candidate(
+                name=f"inv_root ({method})",
+                source="polarlinalg",
+                family="inv_root",
+                fn=fn,
+                ops=_inv_root_ops(method, p, traced=jit),
+                jitted=jit,
+                note=f"inv_root(a, {p}, method={method!r})" + (", jax.jit" if jit else ""),
+            )
+        )
+    return out
+
+
+def _fractional_power(p: int) -> Callable[[Any], Any]:
+    def root(a: Any) -> Any:
+        import scipy.linalg
+
+        return scipy.linalg.fractional_matrix_power(a, -1.0 / p).real
+
+    return root
+
+
 # --- anchors ---------------------------------------------------------------------------------
 
 
@@ -345,10 +410,32 @@ def _torch_muon_ns() -> Callable[[Any], Any] | None:
     return lambda g: _zeropower_via_newtonschulz(g, JORDAN, NS_STEPS, 1e-7)
 
 
-def anchors_for(backend: Any, family: str) -> list[Candidate]:
-    """Return the anchors of ``family`` ("polynomial" or "accurate") installed for ``backend``."""
+def anchors_for(backend: Any, family: str, p: int = 4) -> list[Candidate]:
+    """Return the anchors of ``family`` installed for ``backend``.
+
+    ``family`` is "polynomial", "accurate" or "inv_root" (whose anchors take
+    the root ``p``).
+    """
     out: list[Candidate] = []
     name = backend.name
+    if family == "inv_root":
+        if name == "numpy":
+            try:
+                import scipy.linalg
+            except ImportError:
+                return out
+            out.append(
+                Candidate(
+                    "scipy.linalg.fractional_matrix_power",
+                    "anchor",
+                    "inv_root",
+                    _fractional_power(p),
+                    _inv_root_ops("eigh", p, traced=False),
+                    supports=lambda case: case.batch == 1,
+                    note="Schur–Padé in float64 (any input dtype); single matrices; floor: eigh's",
+                )
+            )
+        return out
     if family == "polynomial":
         out.append(
             Candidate(

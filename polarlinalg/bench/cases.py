@@ -78,6 +78,11 @@ class Config:
     optimizer_layers, optimizer_repeats : int
         GPT-2-small layers of the optimizer-step benchmark (0: skip it) and
         its timed steps.
+    inv_root_sizes, inv_root_dtypes : tuple
+        Sizes ``n`` and dtypes of the :func:`polarlinalg.inv_root` rows
+        (single ``n × n`` PSD matrices of condition ``cond``).
+    inv_root_p : int
+        The root ``p`` of those rows (4: Shampoo's root of a matrix factor).
     """
 
     polynomial_sizes: tuple[int, ...]
@@ -96,6 +101,9 @@ class Config:
     min_time_s: float
     optimizer_layers: int
     optimizer_repeats: int
+    inv_root_sizes: tuple[int, ...] = ()
+    inv_root_dtypes: tuple[str, ...] = ("float32",)
+    inv_root_p: int = 4
 
     def replace(self, **changes: object) -> Config:
         """Return a copy with ``changes``."""
@@ -119,6 +127,7 @@ QUICK = Config(
     min_time_s=0.1,
     optimizer_layers=1,
     optimizer_repeats=2,
+    inv_root_sizes=(128,),
 )
 """``--quick``: small sizes, float32, 3 repeats, a one-layer optimizer step (2 timed)."""
 
@@ -139,10 +148,12 @@ FULL = Config(
     min_time_s=0.5,
     optimizer_layers=12,
     optimizer_repeats=3,
+    inv_root_sizes=(256, 768),
 )
 """The default run, sized for a shared 2-core CPU (float32 matrix products up to 2048²; the
 accurate methods square, to 1024², in float32 and float64; bfloat16 is timed in the
-optimizer step); widen it with ``--sizes``, ``--aspects``, ``--dtypes``."""
+optimizer step; inv_root at 256 and 768, float32, p = 4); widen it with ``--sizes``,
+``--aspects``, ``--dtypes``."""
 
 
 def parse_aspect(text: str) -> Fraction:

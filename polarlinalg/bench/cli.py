@@ -53,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Time polarlinalg's polar methods beside the anchors (scipy, jax.scipy, torch, "
             "CuPy, torch.optim.Muon's Newton-Schulz, a plain NS5 loop) and the floor of "
-            "bare matrix products or factorizations, with the accuracy of every row; then "
-            "one optimizer step on a GPT-2-small-shaped parameter set."
+            "bare matrix products or factorizations, with the accuracy of every row, and "
+            "inv_root by eigh and by the coupled Newton iteration; then one optimizer step "
+            "on a GPT-2-small-shaped parameter set."
         ),
     )
     parser.add_argument(
@@ -71,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--backends", type=_csv, help="comma-separated backend names")
     parser.add_argument(
-        "--methods", type=_csv, help="comma-separated polarlinalg methods (default: all)"
+        "--methods",
+        type=_csv,
+        help="comma-separated polarlinalg methods, and inv_root for the inverse p-th root rows "
+        "(eigh vs newton; default: all)",
     )
     parser.add_argument(
         "--dtypes", type=_csv, help="comma-separated dtypes among float32,float64,bfloat16"
@@ -112,9 +116,11 @@ def _config(args: argparse.Namespace) -> Any:
     changes: dict[str, Any] = {}
     if args.sizes is not None:
         changes["polynomial_sizes"] = changes["accurate_sizes"] = tuple(args.sizes)
+        changes["inv_root_sizes"] = tuple(args.sizes)
         changes["batched_sizes"] = (min(args.sizes),)
     if args.dtypes is not None:
         changes["polynomial_dtypes"] = tuple(d for d in args.dtypes if d in DTYPES)
+        changes["inv_root_dtypes"] = changes["polynomial_dtypes"]
         changes["accurate_dtypes"] = tuple(d for d in args.dtypes if d in DTYPES[:2])
     if args.aspects is not None:
         changes["accurate_aspects"] = tuple(args.aspects)
@@ -157,13 +163,15 @@ def _backend_names(args: argparse.Namespace) -> list[str]:
 def _validate(args: argparse.Namespace) -> tuple[list[str], list[str]]:
     """Return (backend names, methods) or raise ValueError naming the bad argument."""
     from polarlinalg import METHODS
+    from polarlinalg.bench.candidates import INV_ROOT
 
-    methods = list(METHODS) if args.methods is None else args.methods
-    unknown = [m for m in methods if m not in METHODS]
+    known = (*METHODS, INV_ROOT)
+    methods = list(known) if args.methods is None else args.methods
+    unknown = [m for m in methods if m not in known]
     if unknown or not methods:
         raise ValueError(
             f"--methods: unknown {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(METHODS)}"
+            f"choose from {', '.join(known)}"
         )
     if args.dtypes is not None:
         bad = [d for d in args.dtypes if d not in DTYPES]

@@ -11,7 +11,9 @@ is what ``time/floor`` measures, with dispatch and copies.
 
 Operation shapes are for the orientation the method works in: wide ``k × N``
 (``k ≤ N``) for the Newton–Schulz family, tall ``m × n`` (``m ≥ n``) for the
-accurate methods.
+accurate methods.  The rows of :func:`polarlinalg.inv_root` are square:
+``"eigh"`` is one symmetric eigendecomposition and the product
+``(V diag) Vᴴ``; ``"newton"`` the products of the coupled iteration's steps.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "accurate_ops",
     "flops",
     "gram_newton_schulz_ops",
+    "inv_root_ops",
     "newton_schulz_ops",
     "svd_polar_ops",
 ]
@@ -41,7 +44,9 @@ class Op(NamedTuple):
     ``(m, n)`` computes ``R`` alone; ``"cholesky"``
     ``(n,)``; ``"trsm"`` ``(n, r)`` is a triangular ``n × n`` solve with ``r``
     right-hand sides; ``"inv"`` ``(n,)``; ``"svd"`` ``(m, n)`` is a thin SVD
-    with vectors (``m ≥ n``).
+    with vectors (``m ≥ n``); ``"eigh"`` ``(n,)`` a symmetric
+    eigendecomposition with vectors (timed in float32 for half precision,
+    as :func:`polarlinalg.inv_root` computes it).
     """
 
     kind: str
@@ -73,6 +78,9 @@ def flops(op: Op) -> float:
     if op.kind == "svd":  # thin R-SVD with both factors (Golub & Van Loan, table 8.6.1)
         m, n = op.dims
         return b * (6.0 * m * n * n + 20.0 * n**3)
+    if op.kind == "eigh":  # symmetric QR algorithm with vectors (Golub & Van Loan, §8.3)
+        (n,) = op.dims
+        return 9.0 * b * n**3
     raise ValueError(f"unknown operation kind {op.kind!r}")
 
 
@@ -169,6 +177,20 @@ def accurate_ops(
     return out
 
 
+def inv_root_ops(batch: int, n: int, method: str, p: int, iterations: int) -> list[Op]:
+    """Operations of :func:`polarlinalg.inv_root` on ``batch`` ``n × n`` matrices.
+
+    ``"eigh"``: the eigendecomposition and one product; ``"newton"``: per
+    step ``X T``, ``Tᵖ`` by repeated squaring and ``Tᵖ M``
+    (``⌊log₂ p⌋ + popcount(p) + 1`` products) for ``iterations`` steps.
+    """
+    square = Op("matmul", batch, (n, n, n))
+    if method == "eigh":
+        return [Op("eigh", batch, (n,)), square]
+    per_step = p.bit_length() - 1 + bin(p).count("1") + 1
+    return [square] * (per_step * iterations)
+
+
 def _operands(op: Op, rng: np.random.Generator) -> list[np.ndarray]:
     def stack(*shape: int) -> np.ndarray:
         a = rng.standard_normal((op.batch, *shape)) / math.sqrt(shape[-1])
@@ -179,7 +201,7 @@ def _operands(op: Op, rng: np.random.Generator) -> list[np.ndarray]:
         return [stack(m, k), stack(k, n)]
     if op.kind in ("qr", "qr_r", "svd"):
         return [stack(*op.dims)]
-    if op.kind in ("cholesky", "inv"):
+    if op.kind in ("cholesky", "inv", "eigh"):
         (n,) = op.dims
         a = stack(n, n)
         return [a @ np.swapaxes(a, -1, -2) + np.eye(n)]  # well-conditioned SPD
@@ -268,6 +290,15 @@ def _function(xp: Any, kind: str) -> Callable[[tuple[Any, ...]], Any]:
         return lambda a: xp.linalg.inv(a[0])
     if kind == "svd":
         return lambda a: xp.linalg.svd(a[0], full_matrices=False)
+    if kind == "eigh":
+        from polarlinalg._dtypes import at_least_float32
+
+        def eigh(a: tuple[Any, ...]) -> Any:
+            # as inv_root: no framework has a half-precision eigh, float32 it is
+            wide = at_least_float32(xp, a[0].dtype)
+            return xp.linalg.eigh(a[0] if a[0].dtype == wide else xp.astype(a[0], wide))
+
+        return eigh
     if kind == "trsm":
         from polarlinalg._compat import solve_triangular
 

@@ -25,7 +25,11 @@ def _groups(rows: Iterable[dict]) -> dict[tuple[str, str, str], list[dict]]:
 
 
 def matrix_table(rows: Sequence[dict]) -> str:
-    """One Markdown table: candidate rows of one (backend, family, dtype) group."""
+    """One Markdown table: candidate rows of one (backend, family, dtype) group.
+
+    For the ``inv_root`` family the orthogonality column is "—" and the forward
+    error is the root's relative error against float64 eigh.
+    """
     head = (
         "| shape | candidate | ms (IQR) | × floor (min) | floor GFLOP/s | achieved GFLOP/s "
         "| orthogonality | forward error | compile s |\n"
@@ -36,11 +40,12 @@ def matrix_table(rows: Sequence[dict]) -> str:
         name = r["candidate"] if r["source"] == "polarlinalg" else f"*{r['candidate']}*"
         compile_s = "" if r["compile_s"] is None else f"{r['compile_s']:.2f}"
         floor_rate = r["floor_flops"] / r["floor_s"] / 1e9
+        orth = "—" if r["orthogonality"] is None else f"{r['orthogonality']:.1e}"
         lines.append(
             f"| {r['shape']} | {name} | {format_ms(r['median_s'])} "
             f"({format_ms(r['q3_s'] - r['q1_s'])}) | {r['time_over_floor']:.2f} "
             f"({r['time_over_floor_min']:.2f}) "
-            f"| {floor_rate:.0f} | {r['gflops']:.0f} | {r['orthogonality']:.1e} "
+            f"| {floor_rate:.0f} | {r['gflops']:.0f} | {orth} "
             f"| {r['forward_error']:.1e} | {compile_s} |"
         )
     return head + "\n".join(lines) + "\n"

@@ -8,6 +8,12 @@ first input, and the floor of the candidate's operations, timed on the same
 backend and dtype in rounds interleaved with the candidate's calls: the
 row's *time over floor* is the median over rounds of the two neighbouring
 samples' ratio.
+
+:func:`polarlinalg.inv_root` rows (``--methods inv_root``) time ``"eigh"``
+and ``"newton"`` on single ``n × n`` PSD matrices ``G Gᵀ`` of condition
+``cond`` (``G`` from :func:`polarlinalg.testing.random_matrix` with
+``√cond``), with the root ``p`` of the configuration; their accuracy is the
+relative error against the float64 eigh root of the input as held.
 """
 
 from __future__ import annotations
@@ -15,16 +21,19 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from polarlinalg.bench.accuracy import accuracy
+from polarlinalg.bench.accuracy import accuracy, inv_root_reference, root_accuracy
 from polarlinalg.bench.candidates import (
     ACCURATE,
+    INV_ROOT,
     POLYNOMIAL,
     Candidate,
     anchors_for,
+    inv_root_candidates,
     polarlinalg_candidates,
 )
 from polarlinalg.bench.cases import Case, Config, cases_for
@@ -69,11 +78,28 @@ class _Inputs:
             self._refs[key] = reference_polar(backend.to_numpy(x0)).u
         return self._refs[key]
 
+    def psd(self, case: Case) -> list[np.ndarray]:
+        key = ("psd", *case.shape)
+        if key not in self._mats:
+            gs = [
+                random_matrix(case.shape, cond=float(np.sqrt(self.cond)), seed=s)
+                for s in range(self.count)
+            ]
+            self._mats[key] = [g @ np.swapaxes(g, -1, -2) for g in gs]
+        return self._mats[key]
+
+    def root_reference(self, case: Case, backend: Any, x0: Any, p: int) -> np.ndarray:
+        key = (("root", p, *case.shape), case.dtype)
+        if key not in self._refs:
+            self._refs[key] = inv_root_reference(backend.to_numpy(x0), p)
+        return self._refs[key]
+
 
 def _families(methods: Sequence[str]) -> dict[str, list[str]]:
     return {
         "polynomial": [m for m in methods if m in POLYNOMIAL],
         "accurate": [m for m in methods if m in ACCURATE],
+        "inv_root": [m for m in methods if m == INV_ROOT],
     }
 
 
@@ -91,7 +117,8 @@ def run_matrix(
     ----------
     backends : sequence of polarlinalg.backends.Backend
     methods : sequence of str
-        polarlinalg methods (the anchors of their families come with them).
+        polarlinalg methods (the anchors of their families come with them),
+        and ``"inv_root"`` for the :func:`polarlinalg.inv_root` rows.
     config : Config
         Sizes, dtypes, repeats (see :mod:`polarlinalg.bench.cases`).
     anchors : bool, default True
@@ -111,25 +138,50 @@ def run_matrix(
     rows: list[dict] = []
     skipped: list[Skip] = []
     families = _families(methods)
-    sizes = {"polynomial": config.polynomial_sizes, "accurate": config.accurate_sizes}
-    dtypes = {"polynomial": config.polynomial_dtypes, "accurate": config.accurate_dtypes}
-    aspects = {"polynomial": config.aspects, "accurate": config.accurate_aspects}
+    sizes = {
+        "polynomial": config.polynomial_sizes,
+        "accurate": config.accurate_sizes,
+        "inv_root": config.inv_root_sizes,
+    }
+    dtypes = {
+        "polynomial": config.polynomial_dtypes,
+        "accurate": config.accurate_dtypes,
+        "inv_root": config.inv_root_dtypes,
+    }
+    aspects = {
+        "polynomial": config.aspects,
+        "accurate": config.accurate_aspects,
+        "inv_root": (Fraction(1),),
+    }
+    p = config.inv_root_p
     for backend in backends:
         for family, names in families.items():
             if not names:
                 continue
-            candidates = polarlinalg_candidates(backend, names)
+            if family == "inv_root":
+                candidates = inv_root_candidates(backend, p)
+                cases = cases_for(sizes[family], aspects[family], dtypes[family], 1, ())
+            else:
+                candidates = polarlinalg_candidates(backend, names)
+                cases = cases_for(
+                    sizes[family],
+                    aspects[family],
+                    dtypes[family],
+                    config.batch,
+                    config.batched_sizes,
+                )
             if anchors:
-                candidates += anchors_for(backend, family)
-            cases = cases_for(
-                sizes[family], aspects[family], dtypes[family], config.batch, config.batched_sizes
-            )
+                candidates += anchors_for(backend, family, p)
             for case in cases:
                 if backend.dtype(case.dtype) is None:
                     skipped.append(_skip(backend, case, "all", "backend has no such dtype"))
                     continue
-                xs = [backend.asarray(a, case.dtype) for a in inputs.matrices(case)]
-                ref = inputs.reference(case, backend, xs[0])
+                if family == "inv_root":
+                    xs = [backend.asarray(a, case.dtype) for a in inputs.psd(case)]
+                    ref = inputs.root_reference(case, backend, xs[0], p)
+                else:
+                    xs = [backend.asarray(a, case.dtype) for a in inputs.matrices(case)]
+                    ref = inputs.reference(case, backend, xs[0])
                 floors = FloorProgram(backend, case.dtype)
                 for cand in candidates:
                     if not cand.supports(case):
@@ -175,7 +227,10 @@ def _row(
         min_warmup_s=config.min_warmup_s,
         min_time_s=config.min_time_s,
     )
-    acc = accuracy(backend, xs[0], cand.fn(xs[0]), ref)
+    if cand.family == "inv_root":
+        acc = root_accuracy(backend, cand.fn(xs[0]), ref)
+    else:
+        acc = accuracy(backend, xs[0], cand.fn(xs[0]), ref)
     floor_s, floor_min_s, floor_flops = floor.median, floor.minimum, floors.flops(ops)
     row = {
         "backend": backend.name,
@@ -206,8 +261,9 @@ def _row(
 
 
 def _progress_line(r: dict) -> str:
+    orth = "—" if r["orthogonality"] is None else f"{r['orthogonality']:.1e}"
     return (
         f"{r['backend']:>6} {r['dtype']:>8} {r['shape']:>11} {r['candidate']:<30} "
         f"{1e3 * r['median_s']:9.2f} ms  x{r['time_over_floor']:.2f} floor  "
-        f"orth {r['orthogonality']:.1e}  fwd {r['forward_error']:.1e}"
+        f"orth {orth}  fwd {r['forward_error']:.1e}"
     )

@@ -46,7 +46,7 @@ ROW_KEYS: dict[str, tuple[type, ...]] = {
     "first_call_s": _NUM,
     "compile_s": _OPT_NUM,
     "repeats": (int,),
-    "orthogonality": _NUM,
+    "orthogonality": _OPT_NUM,
     "forward_error": _NUM,
     "floor_s": _NUM,
     "floor_flops": _NUM,
@@ -55,7 +55,8 @@ ROW_KEYS: dict[str, tuple[type, ...]] = {
     "time_over_floor_min": _NUM,
     "gflops": _NUM,
 }
-"""Every matrix row has these keys, with values of these types."""
+"""Every matrix row has these keys, with values of these types (``orthogonality`` is None for
+the ``inv_root`` rows, whose ``forward_error`` is the relative error of the root)."""
 
 _STEP_ROW_KEYS: dict[str, tuple[type, ...]] = {
     "candidate": (str,),

@@ -138,3 +138,53 @@ def test_render_performance_page(tmp_path):
     del bad["rows"][0]["floor_s"]
     with pytest.raises(ValueError, match="floor_s"):
         render.merge([bad])
+
+
+def test_inv_root_rows(tmp_path, capsys):
+    result, plots = _run(
+        tmp_path,
+        "--backends",
+        "numpy",
+        "--methods",
+        "inv_root,svd",
+        "--dtypes",
+        "float32,bfloat16",
+    )
+    roots = [r for r in result["rows"] if r["family"] == "inv_root"]
+    names = {r["candidate"] for r in roots}
+    assert names == {
+        "inv_root (eigh)",
+        "inv_root (newton)",
+        "scipy.linalg.fractional_matrix_power",
+    }
+    for r in roots:
+        assert r["shape"] == "32x32" and r["batch"] == 1 and r["dtype"] == "float32"
+        assert r["orthogonality"] is None
+        assert 0 <= r["forward_error"] < 1e-3  # κ = 1e3, float32
+        assert _finite_positive(r["floor_s"]) and r["floor_flops"] > 0
+        assert r["time_over_floor"] > 0
+    ops = {r["candidate"]: r["floor_ops"] for r in roots}
+    assert ops["inv_root (eigh)"] == "1 eigh, 1 matmul"
+    count = int(ops["inv_root (newton)"].split()[0])
+    assert ops["inv_root (newton)"].endswith(" matmul") and count % 4 == 0  # p = 4
+    # the polar rows of the same run keep their orthogonality
+    assert all(r["orthogonality"] is not None for r in result["rows"] if r["family"] != "inv_root")
+    assert any(s["dtype"] == "bfloat16" for s in result["skipped"])  # NumPy has no bfloat16
+    assert "time_vs_size_numpy_float32_inv_root.png" in {p.name for p in plots.iterdir()}
+    assert "## numpy float32, inv_root" in capsys.readouterr().out
+
+
+def test_inv_root_rows_torch_bfloat16_and_jax_jitted(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    args = ("--methods", "inv_root", "--dtypes")
+    result, _ = _run(tmp_path, "--backends", "torch", *args, "float32,bfloat16")
+    got = {(r["dtype"], r["candidate"]) for r in result["rows"]}
+    for dtype in ("float32", "bfloat16"):  # eigh computes bfloat16 in float32
+        assert {(dtype, "inv_root (newton)"), (dtype, "inv_root (eigh)")} <= got
+    result, _ = _run(tmp_path, "--backends", "jax", *args, "float32")
+    rows = result["rows"]
+    assert {r["candidate"] for r in rows} == {"inv_root (eigh)", "inv_root (newton)"}
+    assert all(r["jitted"] and r["compile_s"] is not None for r in rows)
+    newton = next(r for r in rows if r["candidate"] == "inv_root (newton)")
+    assert newton["floor_ops"] == f"{4 * 23} matmul"  # traced: the fixed 23 float32 steps

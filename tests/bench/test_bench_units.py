@@ -286,3 +286,48 @@ def test_accuracy_of_exact_factor_is_tiny():
     assert acc["forward_error"] == pytest.approx(0.5) and acc["orthogonality"] > 0.5
     with pytest.raises(ValueError, match="shape"):
         accuracy(backend, a, u[0])
+
+
+def test_inv_root_floor_ops_and_flops():
+    import numpy as np
+
+    from polarlinalg.backends import available_backends
+    from polarlinalg.bench.floors import inv_root_ops
+
+    square = Op("matmul", 2, (8, 8, 8))
+    assert inv_root_ops(2, 8, "eigh", 4, 0) == [Op("eigh", 2, (8,)), square]
+    assert inv_root_ops(2, 8, "newton", 4, 3) == [square] * 12  # X T, T², T⁴, T⁴ M
+    assert len(inv_root_ops(1, 8, "newton", 1, 5)) == 10  # X T, T M
+    assert len(inv_root_ops(1, 8, "newton", 3, 1)) == 4  # X T, T², T³, T³ M
+    assert flops(Op("eigh", 1, (10,))) == 9000.0
+    (backend,) = available_backends("numpy")
+    floors = FloorProgram(backend, "float64")
+    w, v = floors.program([Op("eigh", 1, (6,))])(None)
+    (a,) = floors.operands(Op("eigh", 1, (6,)))
+    np.testing.assert_allclose((v * w) @ v.T, a, atol=1e-12)
+
+
+def test_root_accuracy_and_schema_without_orthogonality():
+    import numpy as np
+
+    from polarlinalg.backends import available_backends
+    from polarlinalg.bench.accuracy import inv_root_reference, root_accuracy
+
+    (backend,) = available_backends("numpy")
+    a = np.diag([4.0, 16.0])
+    ref = inv_root_reference(a, 2)
+    np.testing.assert_allclose(ref, np.diag([0.5, 0.25]))
+    assert root_accuracy(backend, ref, ref) == {"orthogonality": None, "forward_error": 0.0}
+    assert root_accuracy(backend, 2 * ref, ref)["forward_error"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="shape"):
+        root_accuracy(backend, ref[0], ref)
+    result = {
+        "schema": schema.SCHEMA,
+        "metadata": {
+            "cpu": "x", "cores": 2, "date": "2026-12-02", "versions": {}, "loadavg_start": None,
+            "loadavg_end": None, "config": {},
+        },
+        "rows": [{**_row(), "family": "inv_root", "orthogonality": None}],
+        "skipped": [], "optimizer_steps": [], "targets": [],
+    }  # fmt: skip
+    schema.check(result)
