@@ -29,7 +29,9 @@ one computing new roots or bases every :data:`PRECONDITION_EVERY` steps:
 ``family="shampoo"`` (pytorch-optimizer's classic ``Shampoo``, roots by SVD,
 against ``polarlinalg.torch.Shampoo`` with summed statistics, no grafting and
 no blocking, and with its defaults: Adam grafting, EMA statistics, blocks of
-1024) and ``family="soap"`` (pytorch-optimizer's ``SOAP`` against heavyball's
+1024; both preconditioning from the first step, so every timed step does the
+products, as pytorch-optimizer's does with its zero roots of the first period)
+and ``family="soap"`` (pytorch-optimizer's ``SOAP`` against heavyball's
 ``SOAP`` and ``polarlinalg.torch.SOAP``), all float32.  The timed steps cover
 whole periods, so the mean (``mean_s``) includes the amortized roots; the
 median is a step without them.  Their floor is the per-step matrix products
@@ -146,11 +148,16 @@ def _kronecker_builders(family: str) -> dict[str, Callable[[list], Any]]:
                 eps=1e-6,
                 grafting="none",
                 precondition_every=every,
+                start_preconditioning_step=1,  # roots at steps 1, 11, …: every step preconditioned
                 max_preconditioner_dim=None,
                 check_finite=False,
             ),
             "polarlinalg.torch.Shampoo (defaults)": lambda ps: pltorch.Shampoo(
-                ps, lr=1e-3, precondition_every=every, check_finite=False
+                ps,
+                lr=1e-3,
+                precondition_every=every,
+                start_preconditioning_step=1,
+                check_finite=False,
             ),
         }
     import heavyball
