@@ -150,9 +150,26 @@ def matrix_step(
         The parameters left to the single-process step (plain tensors when
         ``group["distributed"]`` is False or the world has one rank).
     """
+    parts, leftover = _by_layout(
+        params,
+        group.get("distributed", True),
+        lambda p: state_dtype(array_namespace(p), p.dtype) if rule.has_buffer else p.grad.dtype,
+    )
+    for layout, members in parts.values():
+        _step_members(opt, group, rule, layout, members, apply)
+    return leftover
+
+
+def _by_layout(
+    params: list[torch.Tensor], distributed: bool, dtype_of: Callable[[torch.Tensor], Any]
+) -> tuple[dict[tuple[Any, ...], tuple[_Layout, list[torch.Tensor]]], list[torch.Tensor]]:
+    """Group ``params`` by (process group, sharded, ``dtype_of(p)``, device).
+
+    Returns the groups and the parameters stepped locally (no layout).  Complex
+    parameters on a process group raise NotImplementedError.
+    """
     leftover: list[torch.Tensor] = []
     parts: dict[tuple[Any, ...], tuple[_Layout, list[torch.Tensor]]] = {}
-    distributed = group.get("distributed", True)
     for p in params:
         layout = _layout(p, distributed)
         if layout is None:
@@ -163,12 +180,9 @@ def matrix_step(
                 f"complex parameters (shape {tuple(p.shape)}) are not supported across ranks; "
                 "set 'distributed': False in their param group"
             )
-        dtype = state_dtype(array_namespace(p), p.dtype) if rule.has_buffer else p.grad.dtype
-        key = (id(layout.group), layout.sharded, dtype, p.device)
+        key = (id(layout.group), layout.sharded, dtype_of(p), p.device)
         parts.setdefault(key, (layout, []))[1].append(p)
-    for layout, members in parts.values():
-        _step_members(opt, group, rule, layout, members, apply)
-    return leftover
+    return parts, leftover
 
 
 def _buffers(state: MutableMapping[Any, Any], params: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -338,17 +352,9 @@ def rule_step(
     ``step`` count).  Returns the parameters left to the single-process step.
     ``opt`` provides ``_count(p)`` and ``_direction(rule, p, grad, count)``.
     """
-    leftover: list[torch.Tensor] = []
-    parts: dict[tuple[Any, ...], tuple[_Layout, list[torch.Tensor]]] = {}
-    distributed = group.get("distributed", True)
-    for p in params:
-        layout = _layout(p, distributed)
-        if layout is None:
-            leftover.append(p)
-            continue
-        dtype = state_dtype(array_namespace(p), p.dtype)
-        key = (id(layout.group), layout.sharded, dtype, p.device)
-        parts.setdefault(key, (layout, []))[1].append(p)
+    parts, leftover = _by_layout(
+        params, group.get("distributed", True), lambda p: state_dtype(array_namespace(p), p.dtype)
+    )
     for (_, _, dtype, _), (layout, members) in parts.items():
         _rule_members(opt, group, rule, layout, members, dtype)
     return leftover

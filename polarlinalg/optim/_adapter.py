@@ -9,7 +9,6 @@ modifies its inputs, as :class:`~polarlinalg.optim.PolarGrad` does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from polarlinalg._compat import array_namespace
@@ -69,17 +68,8 @@ class RuleOptimizer(PolarGrad):
         self.check_finite = check_flag("check_finite", check_finite)
 
     def _rule_of(self, key: Any, x: Array) -> str:
-        rules, name = self.rules, self.rule.name
-        if rules is None:
-            choice = "auto"
-        elif isinstance(rules, str):
-            choice = rules
-        elif callable(rules):
-            choice = rules(key, x)
-        elif isinstance(rules, Mapping):
-            choice = rules.get(key, "auto")
-        else:
-            choice = rules[key] if key < len(rules) else "auto"
+        name = self.rule.name
+        choice = self._choice(key, x)
         check_choice(f"rule of parameter {key!r}", choice, ("auto", name, "adamw"))
         if choice == "adamw" or (choice == "auto" and x.ndim < 2):
             return "adamw"

@@ -216,19 +216,21 @@ class PolarGrad:
 
     # -- which rule ------------------------------------------------------------------------
 
-    def _rule_of(self, key: Any, x: Array) -> str:
+    def _choice(self, key: Any, x: Array) -> Any:
+        """Return the label ``rules`` gives parameter ``key`` (``"auto"`` where it gives none)."""
         rules = self.rules
         if rules is None:
-            choice = "auto"
-        elif isinstance(rules, str):
-            choice = rules
-        elif callable(rules):
-            choice = rules(key, x)
-        elif isinstance(rules, Mapping):
-            choice = rules.get(key, "auto")
-        else:
-            choice = rules[key] if key < len(rules) else "auto"
-        return choose_rule(choice, x.ndim, name=f"parameter {key!r}")
+            return "auto"
+        if isinstance(rules, str):
+            return rules
+        if callable(rules):
+            return rules(key, x)
+        if isinstance(rules, Mapping):
+            return rules.get(key, "auto")
+        return rules[key] if key < len(rules) else "auto"
+
+    def _rule_of(self, key: Any, x: Array) -> str:
+        return choose_rule(self._choice(key, x), x.ndim, name=f"parameter {key!r}")
 
     # -- the optimizer ------------------------------------------------------------------------
 
