@@ -6,20 +6,26 @@
     polarlinalg experiment lm --preset gpu --arms adamw,polargradm_embed_head --device cuda
     polarlinalg experiment lm --quick --out /tmp/lm      # a few small steps of every arm
     polarlinalg experiment lm --merge run-a run-b --out all   # one report from several
+    polarlinalg experiment lm --sweep adamw --sweep muon,normuon --jobs 2 --out sweep
 
 Learning rates come from the preset; ``--lr ROLE=VALUE`` (repeatable) sets one
 role for every arm that uses it (roles: ``adamw``, ``muon``,
 ``polargrad_hidden``, ``polargrad_embed_head``, ``shampoo``, ``soap``,
-``normuon``).
+``normuon``).  ``--sweep ROLE[,ROLE…]`` (repeatable: one stage each) sweeps
+those roles' rates until each optimum is interior
+(:mod:`polarlinalg.experiments.lm.sweep`); ``--jobs N`` runs N runs at once in
+worker processes of ``--threads`` (default 1) threads each.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from polarlinalg._argtypes import csv_list, positive_int, seed_list
+from polarlinalg._argtypes import csv_list, finite_float_at_least, positive_int, seed_list
 from polarlinalg.experiments.lm.arms import ARM_NAMES, get_arm
 from polarlinalg.experiments.lm.presets import PRESETS, get_preset
 
@@ -54,6 +60,18 @@ def _lr(text: str) -> tuple[str, float]:
     return role, rate
 
 
+def _roles(text: str) -> list[str]:
+    from polarlinalg.experiments.lm.sweep import ROLE_ARMS
+
+    roles = csv_list(text)
+    unknown = [r for r in roles if r not in ROLE_ARMS]
+    if not roles or unknown:
+        raise argparse.ArgumentTypeError(
+            f"--sweep takes roles from {', '.join(ROLE_ARMS)}; got {text!r}"
+        )
+    return roles
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -70,7 +88,12 @@ def _parser() -> argparse.ArgumentParser:
         default=list(ARM_NAMES),
         help=f"comma-separated arms (default all): {', '.join(ARM_NAMES)}",
     )
-    parser.add_argument("--seeds", type=seed_list, default=[0], help="comma-separated (default 0)")
+    parser.add_argument(
+        "--seeds",
+        type=seed_list,
+        default=None,
+        help="comma-separated (default 0; for --sweep 1000, apart from the result seeds)",
+    )
     parser.add_argument(
         "--steps", type=positive_int, help="override the preset's steps (schedule rescaled)"
     )
@@ -108,6 +131,36 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="train nothing: combine these results directories (same preset) into --out",
     )
+    parser.add_argument(
+        "--sweep",
+        type=_roles,
+        action="append",
+        default=[],
+        metavar="ROLE[,ROLE...]",
+        help=(
+            "sweep these roles' learning rates (log grid from the preset's rate, extended until "
+            "the best is interior) instead of training the arms; repeat for later stages, which "
+            "use the earlier stages' optima"
+        ),
+    )
+    parser.add_argument(
+        "--sweep-factor",
+        type=lambda t: finite_float_at_least(t, 1.0 + 1e-9, "a ratio > 1"),
+        default=math.sqrt(10.0),
+        help="the sweep grid's ratio (default √10)",
+    )
+    parser.add_argument(
+        "--sweep-max-points",
+        type=positive_int,
+        default=10,
+        help="stop a role's sweep after this many rates (default 10, at least 3)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=1,
+        help="runs at once, in worker processes (default 1: in this process)",
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -141,13 +194,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         preset = preset.replace(steps=args.steps)
     device = args.device or preset.device
     lrs = dict(args.lr)
+    if args.sweep and args.sweep_max_points < 3:
+        parser.error("--sweep-max-points must be at least 3")
+    if args.sweep and args.merge:
+        parser.error("--sweep and --merge exclude each other")
 
     # torch and matplotlib only now: --help and bad arguments stay fast
     from polarlinalg.experiments.lm.data import build_corpus
-    from polarlinalg.experiments.lm.report import write_results
-    from polarlinalg.experiments.lm.train import resolve_device, train_run
+    from polarlinalg.experiments.lm.pool import RunPool, RunTask
+    from polarlinalg.experiments.lm.train import resolve_device
 
-    if args.threads is not None:
+    if args.threads is not None and args.jobs == 1:
         import torch
 
         torch.set_num_threads(args.threads)
@@ -155,25 +212,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         resolve_device(device)
     except ValueError as exc:
         parser.error(f"--device: {exc}")
+    if args.jobs > 1 and device != "cpu":
+        parser.error("--jobs > 1 runs CPU processes; use --device cpu")
     corpus = build_corpus(args.cache_dir)
     meta = corpus.meta
     print(
         f"corpus: {meta['train_files']} training files ({meta['train_bytes']:,} bytes), "
         f"{meta['val_files']} validation files ({meta['val_bytes']:,} bytes) from {meta['root']}"
     )
-    results = []
-    for arm in arms:
-        for seed in args.seeds:
-            result = train_run(
-                preset, arm, seed, corpus, device=device, lrs=lrs, progress=not args.no_progress
-            )
+    pool = RunPool(args.jobs, threads=args.threads or 1, progress=not args.no_progress)
+    if args.sweep:
+        return _sweep(args, preset, lrs, device, pool, parser)
+    seeds = args.seeds if args.seeds is not None else [0]
+    tasks = [
+        RunTask(preset, arm.name, seed, lrs, device, args.cache_dir)
+        for arm in arms
+        for seed in seeds
+    ]
+    with pool:
+        futures = [pool.submit(task) for task in tasks]
+        results = []
+        for future in futures:
+            result = future.result()
             status = " (diverged)" if result.diverged else ""
             print(
-                f"{arm.name:<26} seed {seed}: val loss {result.final_val_loss:.4f}{status}, "
-                f"{result.tokens_per_s:,.0f} tokens/s, optimizer {100 * result.opt_share:.1f}% "
-                f"of {result.train_time:.1f} s"
+                f"{result.arm:<26} seed {result.seed}: val loss {result.final_val_loss:.4f}"
+                f"{status}, {result.tokens_per_s:,.0f} tokens/s, optimizer "
+                f"{100 * result.opt_share:.1f}% of {result.train_time:.1f} s",
+                flush=True,
             )
             results.append(result)
+    from polarlinalg.experiments.lm.report import write_results
+
     written = write_results(
         args.out,
         results,
@@ -181,9 +251,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         corpus_meta=meta,
         device=device,
         plots=not args.no_plots,
+        threads=args.threads or (1 if args.jobs > 1 else None),
     )
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
+
+
+def _sweep(
+    args: argparse.Namespace,
+    preset: Any,
+    lrs: dict[str, float],
+    device: str,
+    pool: Any,
+    parser: argparse.ArgumentParser,
+) -> int:
+    import dataclasses
+    import datetime
+
+    from polarlinalg.experiments.lm.sweep import ROLE_ARMS, SWEEP_SEEDS, sweep_roles, write_sweep
+
+    seeds = list(args.seeds if args.seeds is not None else SWEEP_SEEDS)
+
+    def show(role: str, point: Any) -> None:
+        loss = f"{point.loss:.4f}" if math.isfinite(point.loss) else "diverged"
+        print(f"sweep {role:<22} lr {point.lr:<10.4g} val loss {loss}", flush=True)
+
+    try:
+        with pool:
+            brackets, fixed = sweep_roles(
+                args.sweep,
+                preset,
+                seeds,
+                pool,
+                lrs=lrs,
+                device=device,
+                cache_dir=args.cache_dir,
+                factor=args.sweep_factor,
+                max_points=args.sweep_max_points,
+                on_point=show,
+            )
+    except ValueError as exc:
+        parser.error(f"--sweep: {exc}")
+    title = (
+        f"preset {preset.name}, {preset.steps} steps, seeds {','.join(map(str, seeds))}, "
+        f"grid factor {args.sweep_factor:.3g}"
+    )
+    written = write_sweep(
+        args.out,
+        brackets,
+        fixed,
+        meta={
+            "title": title,
+            "preset": dataclasses.asdict(preset),
+            "seeds": seeds,
+            "stages": args.sweep,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        },
+        plots=not args.no_plots,
+    )
+    status = 0
+    for role, bracket in brackets.items():
+        best = bracket.best
+        if bracket.interior:
+            print(f"{role}: optimum {best.lr:.4g} (val loss {best.loss:.4f}), interior")
+        else:
+            print(f"{PROG}: {role} ({ROLE_ARMS[role]}): {bracket.message}", file=sys.stderr)
+            status = 1
+    print(f"wrote {', '.join(str(p) for p in written)}")
+    return status
 
 
 if __name__ == "__main__":

@@ -128,7 +128,9 @@ def _write_side(root: Path, paths: list[str], target: Path) -> tuple[int, str]:
     """Concatenate ``paths`` into ``target``; return the byte count and a SHA-256."""
     digest = hashlib.sha256()
     total = 0
-    tmp = target.with_suffix(".tmp")
+    # a name of this process's own: two processes building the cache at once
+    # (parallel runs, the sweep's workers) each write their copy and rename it
+    tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
     with tmp.open("wb") as out:
         for rel in paths:
             data = (root / rel).read_bytes() + SEPARATOR
@@ -201,7 +203,9 @@ def build_corpus(
         "val_sha256": val_sha,
         "val_file_list": val,
     }
-    meta_path.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    tmp = meta_path.with_name(f"meta.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(meta_path)  # meta.json last: its presence means the corpus is complete
     return Corpus(directory, meta)
 
 

@@ -48,6 +48,8 @@ LOG_COLUMNS = (
     "kappa_head",
     "nuc_embed",
     "nuc_head",
+    "nuc_m_hidden",
+    "nuc_m_ends",
 )
 
 
@@ -111,7 +113,7 @@ def _markdown(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _environment(device: str) -> dict[str, Any]:
+def _environment(device: str, threads: int | None = None) -> dict[str, Any]:
     import torch
 
     env = {
@@ -119,7 +121,7 @@ def _environment(device: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "machine": platform.processor() or platform.machine(),
-        "threads": torch.get_num_threads(),
+        "threads": threads if threads is not None else torch.get_num_threads(),
         "device": device,
     }
     if device.startswith("cuda") and torch.cuda.is_available():
@@ -136,8 +138,13 @@ def write_results(
     device: str,
     plots: bool = True,
     environment: dict[str, Any] | None = None,
+    threads: int | None = None,
 ) -> list[Path]:
-    """Write the files listed in the module docstring to ``out``; return their paths."""
+    """Write the files listed in the module docstring to ``out``; return their paths.
+
+    ``threads`` is the PyTorch thread count of the runs (default this
+    process's), recorded in ``runs.json``.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     preset_dict = preset if isinstance(preset, dict) else dataclasses.asdict(preset)
@@ -154,7 +161,7 @@ def write_results(
     runs = {
         "preset": preset_dict,
         "corpus": {k: v for k, v in corpus_meta.items() if k != "val_file_list"},
-        "environment": environment if environment is not None else _environment(device),
+        "environment": (environment if environment is not None else _environment(device, threads)),
         "runs": [
             {
                 "arm": r.arm,

@@ -18,7 +18,8 @@ class RunResult:
 
     ``log`` has one dict per step: ``step`` (1-based), ``time`` (cumulative
     ``train_time``), ``lr_factor``, ``train_loss`` and, where measured,
-    ``val_loss``, ``kappa_embed``, ``kappa_head``, ``nuc_embed``, ``nuc_head``.
+    ``val_loss``, ``kappa_embed``, ``kappa_head``, ``nuc_embed``, ``nuc_head``,
+    ``nuc_m_hidden``, ``nuc_m_ends`` (:func:`~polarlinalg.experiments.lm.train.momentum_norms`).
     """
 
     arm: str

@@ -3,7 +3,10 @@
 Per step it records the training loss; every ``eval_every`` steps (and at the
 last) the validation loss on fixed windows; every ``diag_every`` steps (and
 at the first and last) κ₂ and the nuclear norm of the embedding and head
-gradients (:mod:`polarlinalg.diagnostics`).  Timings: ``train_time`` counts
+gradients (:mod:`polarlinalg.diagnostics`), and the median nuclear norm of the
+momentum buffers of the hidden matrices and of embedding and head, where an
+arm's optimizer keeps one (Muon, PolarGradM: the ``M`` whose ``‖M‖_*`` scales
+PolarGrad's step), after the step that used them.  Timings: ``train_time`` counts
 the forward, backward and optimizer steps only (not data loading, evaluation
 or diagnostics); ``opt_time`` the optimizer steps; tokens/s is tokens over
 ``train_time``.  On accelerators the device is synchronised around the
@@ -29,7 +32,7 @@ from polarlinalg.experiments.lm.results import RunResult
 
 torch = require_torch()
 
-__all__ = ["gradient_stats", "lr_factor", "resolve_device", "train_run"]
+__all__ = ["gradient_stats", "lr_factor", "momentum_norms", "resolve_device", "train_run"]
 
 
 def resolve_device(name: str) -> Any:
@@ -73,6 +76,25 @@ def gradient_stats(grad: Any, *, active_rows: bool = False) -> tuple[float, floa
     kappa = float(diagnostics.condition_number(g))
     nuclear = float(diagnostics.nuclear_norm(g))
     return kappa, nuclear
+
+
+def momentum_norms(optimizers: Any, groups: Mapping[str, Any]) -> dict[str, float]:
+    """Median nuclear norms of the matrix momentum buffers: ``nuc_m_hidden``, ``nuc_m_ends``.
+
+    ``ends`` are the embedding and the head; a key is absent when no optimizer
+    keeps a ``momentum_buffer`` for such a matrix.
+    """
+    ends = {id(p) for name in ("embed", "head") for p in groups[name]}
+    norms: dict[str, list[float]] = {"nuc_m_hidden": [], "nuc_m_ends": []}
+    for opt in optimizers:
+        for group in opt.param_groups:
+            for p in group["params"]:
+                buf = opt.state.get(p, {}).get("momentum_buffer")
+                if buf is None or buf.ndim != 2:
+                    continue
+                key = "nuc_m_ends" if id(p) in ends else "nuc_m_hidden"
+                norms[key].append(float(diagnostics.nuclear_norm(buf.detach().float())))
+    return {key: float(np.median(values)) for key, values in norms.items() if values}
 
 
 def _grads_finite(model: Any) -> bool:
@@ -164,7 +186,8 @@ def train_run(
             result.final_val_loss = math.nan
             result.log.append({**row, "time": result.train_time})
             break
-        if step == 1 or step % preset.diag_every == 0 or step == preset.steps:
+        diagnose = step == 1 or step % preset.diag_every == 0 or step == preset.steps
+        if diagnose:
             row["kappa_embed"], row["nuc_embed"] = gradient_stats(embed.grad, active_rows=True)
             row["kappa_head"], row["nuc_head"] = gradient_stats(head.grad)
         _sync(dev)
@@ -173,6 +196,8 @@ def train_run(
             opt.step()
         _sync(dev)
         end = time.perf_counter()
+        if diagnose:
+            row.update(momentum_norms(optimizers, groups))
         for sched in schedulers:
             sched.step()
         result.opt_time += end - opt_start
