@@ -4,6 +4,8 @@
 of :mod:`polarlinalg.experiments.arms` on a problem of :mod:`polarlinalg.problems`,
 shows a progress bar, prints a summary table and writes ``<problem>.csv``,
 ``<problem>.json``, ``<problem>.png`` and ``summary.md`` to ``--out``.
+``--sweep ARM[,ARM…]`` instead sweeps those arms' learning rates until each
+optimum is interior (:mod:`polarlinalg.experiments.problem_sweep`).
 ``polarlinalg experiment lm …`` is the language-model benchmark
 (:mod:`polarlinalg.experiments.lm.cli`).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import platform
 import sys
 import time
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polarlinalg._argtypes import csv_list, seed_list
+from polarlinalg._argtypes import csv_list, finite_float_at_least, positive_int, seed_list
 
 __all__ = ["PROBLEMS", "ProblemConfig", "main"]
 
@@ -128,7 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--steps", type=int, default=None, help="steps per run (default: paper's)")
     parser.add_argument(
-        "--seeds", type=seed_list, default=[42], help="comma-separated (default 42)"
+        "--seeds",
+        type=seed_list,
+        default=None,
+        help="comma-separated (default 42; for --sweep 1042, apart from the paper's seeds)",
     )
     parser.add_argument(
         "--arms", type=csv_list, default=None, help="comma-separated (default: all)"
@@ -163,6 +169,28 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--list-arms", action="store_true", help="list the arms and exit")
+    parser.add_argument(
+        "--sweep",
+        type=csv_list,
+        default=None,
+        metavar="ARM[,ARM...]",
+        help=(
+            "sweep these arms' learning rates (log grid from the arm's rate, extended until the "
+            "best is interior) instead of the comparison run"
+        ),
+    )
+    parser.add_argument(
+        "--sweep-factor",
+        type=lambda t: finite_float_at_least(t, 1.0 + 1e-9, "a ratio > 1"),
+        default=math.sqrt(10.0),
+        help="the sweep grid's ratio (default √10)",
+    )
+    parser.add_argument(
+        "--sweep-max-points",
+        type=positive_int,
+        default=10,
+        help="stop an arm's sweep after this many rates (default 10, at least 3)",
+    )
     return parser
 
 
@@ -253,8 +281,17 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be positive; got {args.steps}")
     if args.log_every < 1:
         raise ValueError(f"--log-every must be positive; got {args.log_every}")
-    if not args.seeds:
-        raise ValueError("--seeds needs at least one seed")
+    if args.sweep is not None:
+        if not args.sweep:
+            raise ValueError("--sweep needs at least one arm")
+        missing = sorted(set(args.sweep) - {a.name for a in arms})
+        if missing:
+            raise ValueError(
+                f"--sweep: unknown arm(s) {', '.join(missing)}; choose from "
+                f"{', '.join(a.name for a in arms)}"
+            )
+        if args.sweep_max_points < 3:
+            raise ValueError("--sweep-max-points must be at least 3")
     if not args.no_plot and importlib.util.find_spec("matplotlib") is None:
         raise ValueError(
             "plots need matplotlib: pip install 'polarlinalg[experiments]' (or --no-plot)"
@@ -272,6 +309,10 @@ def _run(args: argparse.Namespace) -> int:
     backend = _backend(args.backend, args.device, args.dtype)
     out = Path(args.out or f"experiment-{args.problem}")
     out.mkdir(parents=True, exist_ok=True)
+    if args.sweep is not None:
+        return _sweep(args, [a for a in arms if a.name in args.sweep], sizes, steps, backend, out)
+    seeds = args.seeds if args.seeds is not None else [42]
+    args.seeds = seeds
 
     bar = _progress(len(arms) * len(args.seeds) * steps, not args.no_progress)
     traces = []
@@ -329,6 +370,61 @@ def _run(args: argparse.Namespace) -> int:
         written.append(report.plot(traces, out / f"{args.problem}.png", title))
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _sweep(
+    args: argparse.Namespace,
+    arms: list[Any],
+    sizes: dict[str, Any],
+    steps: int,
+    backend: Any,
+    out: Path,
+) -> int:
+    from polarlinalg.experiments.problem_sweep import SWEEP_SEEDS, sweep_arms, write_sweep
+    from polarlinalg.experiments.runner import run_arm
+
+    seeds = list(args.seeds if args.seeds is not None else SWEEP_SEEDS)
+    problems = {seed: _problem(args.problem, sizes, seed, backend, args.dtype) for seed in seeds}
+    metric = "gap" if problems[seeds[0]].f_star is not None else "loss"
+
+    def run(arm: Any, seed: int) -> Any:
+        return run_arm(
+            problems[seed],
+            arm,
+            steps=steps,
+            seed=seed,
+            log_every=args.log_every,
+            synchronize=backend.synchronize,
+        )
+
+    def show(name: str, point: Any) -> None:
+        value = f"{point.loss:.4g}" if math.isfinite(point.loss) else "diverged"
+        print(f"sweep {name:<28} lr {point.lr:<10.4g} final {metric} {value}", flush=True)
+
+    brackets = sweep_arms(
+        arms,
+        seeds,
+        run,
+        factor=args.sweep_factor,
+        max_points=args.sweep_max_points,
+        on_point=show,
+    )
+    title = (
+        f"{args.problem} sweep on {backend.name} ({args.dtype}), {steps} steps, "
+        f"seeds {','.join(map(str, seeds))}, grid factor {args.sweep_factor:.3g}"
+    )
+    meta = {**_meta(args, backend, sizes, steps), "seeds": seeds, "title": title}
+    written = write_sweep(out, brackets, meta=meta, metric=metric, plots=not args.no_plot)
+    status = 0
+    for name, bracket in brackets.items():
+        best = bracket.best
+        if bracket.interior:
+            print(f"{name}: optimum {best.lr:.4g} (final {metric} {best.loss:.4g}), interior")
+        else:
+            print(f"polarlinalg experiment: {name}: {bracket.message}", file=sys.stderr)
+            status = 1
+    print("wrote " + ", ".join(str(p) for p in written))
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:

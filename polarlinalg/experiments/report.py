@@ -3,7 +3,8 @@
 The plots are the paper's three panels against the step ``k``: the loss gap
 ``f(X_k) − f*`` (the loss where ``f*`` is unknown) on a log scale, the
 gradient's condition number ``κ₂(∇f(X_k))`` and its nuclear norm
-``‖∇f(X_k)‖_*``; one line per arm, the median over seeds.
+``‖∇f(X_k)‖_*``; one line per arm, the median over seeds, with a band from
+the minimum to the maximum over seeds and a marker per arm on the loss panel.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -242,10 +244,27 @@ def read_json(path: str | Path) -> tuple[list[Trace], dict[str, Any]]:
 
 
 def _median_curve(runs: Sequence[Trace], key: str) -> tuple[np.ndarray, np.ndarray]:
+    steps, median, _, _ = _median_band(runs, key)
+    return steps, median
+
+
+def _median_band(
+    runs: Sequence[Trace], key: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return the steps and the median, minimum and maximum over seeds of ``key``."""
     shortest = min(len(r.columns["step"]) for r in runs)
     values = np.stack([r.columns[key][:shortest] for r in runs])
-    with np.errstate(all="ignore"):
-        return runs[0].columns["step"][:shortest], np.nanmedian(values, axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns (diverged runs)
+        return (
+            runs[0].columns["step"][:shortest],
+            np.nanmedian(values, axis=0),
+            np.nanmin(values, axis=0),
+            np.nanmax(values, axis=0),
+        )
+
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p", "d", "H")
 
 
 def plot(traces: Sequence[Trace], path: str | Path, title: str = "") -> Path:
@@ -268,9 +287,29 @@ def plot(traces: Sequence[Trace], path: str | Path, title: str = "") -> Path:
     for i, (arm, runs) in enumerate(groups.items()):
         color = cycle[i % len(cycle)]
         style = "--" if "decay" in arm else "-"
-        steps, values = _median_curve(runs, "gap" if metric == "gap" else "loss")
+        steps, values, low, high = _median_band(runs, "gap" if metric == "gap" else "loss")
         positive = np.where(values > 0, values, np.nan)
-        axes[0].semilogy(steps, positive, style, color=color, label=runs[0].label, lw=1.4)
+        # markers at staggered steps: arms whose curves coincide stay visible
+        every = (i % 7 * max(1, len(steps) // 70), max(1, len(steps) // 10))
+        axes[0].semilogy(
+            steps,
+            positive,
+            style,
+            color=color,
+            label=runs[0].label,
+            lw=1.4,
+            marker=MARKERS[i % len(MARKERS)],
+            markevery=every,
+            ms=5,
+        )
+        if len(runs) > 1:
+            axes[0].fill_between(
+                steps,
+                np.where(low > 0, low, np.nan),
+                np.where(high > 0, high, np.nan),
+                color=color,
+                alpha=0.12,
+            )
         for j, name in enumerate(names):
             dash = style if j == 0 else ":"
             steps, cond = _median_curve(runs, f"grad_cond_{name}")

@@ -280,9 +280,17 @@ def format_points(bracket: Bracket, fmt: Callable[[float], str]) -> str:
 
 
 def plot_brackets(
-    brackets: Mapping[str, Bracket], path: Path, title: str = "", ylabel: str = "objective"
+    brackets: Mapping[str, Bracket],
+    path: Path,
+    title: str = "",
+    ylabel: str = "objective",
+    *,
+    logy: bool = False,
 ) -> Path:
-    """Loss against learning rate, one panel per role; diverged points as ✕ on the top edge."""
+    """Loss against learning rate, one panel per role; diverged points as ✕ on the top edge.
+
+    ``logy`` puts the objective on a log scale (for a loss gap spanning decades).
+    """
     from polarlinalg._pyplot import pyplot
 
     plt = pyplot("the sweep plot (or pass --no-plots)")
@@ -304,6 +312,8 @@ def plot_brackets(
         if best is not None and math.isfinite(best.loss):
             ax.plot([best.lr], [best.loss], "*", color="tab:orange", ms=12)
         ax.set_xscale("log")
+        if logy and finite and min(p.loss for p in finite) > 0:
+            ax.set_yscale("log")
         ax.set_title(f"{role}" + ("" if bracket.interior else " (not bracketed)"), fontsize=9)
         ax.set_xlabel("learning rate", fontsize=8)
         ax.set_ylabel(ylabel, fontsize=8)

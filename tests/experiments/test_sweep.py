@@ -135,3 +135,91 @@ def test_off_grid_and_repeated_rates():
         bracket.record(1.0, 1.0)
     with pytest.raises(ValueError, match="already taken"):
         bracket.take(1.0)
+
+
+# -- the command lines ---------------------------------------------------------------------
+
+
+def test_matrix_problem_sweep_command(tmp_path, capsys):
+    import json
+
+    from polarlinalg.experiments.cli import main
+
+    out = tmp_path / "sweep"
+    argv = ["completion", "--quick", "--steps", "100", "--sweep", "adam,muon-ns"]
+    assert main([*argv, "--no-progress", "--no-plot", "--out", str(out)]) == 0
+    record = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
+    assert record["seeds"] == [1042] and record["metric"] == "gap"
+    for name in ("adam", "muon-ns"):
+        arm = record["arms"][name]
+        assert arm["interior"], arm["message"]
+        losses = [p["loss"] for p in arm["points"]]
+        k = [p["lr"] for p in arm["points"]].index(arm["best_lr"])
+        assert 0 < k < len(losses) - 1 and losses[k - 1] > losses[k] < losses[k + 1]
+        assert all(p["detail"]["final_per_seed"] == [p["loss"]] for p in arm["points"])
+    table = (out / "sweep.md").read_text(encoding="utf-8")
+    assert "| `adam` |" in table and "| yes |" in table
+    assert "interior" in capsys.readouterr().out
+
+
+def test_matrix_problem_sweep_that_cannot_bracket_says_so(tmp_path, capsys):
+    import json
+
+    from polarlinalg.experiments.cli import main
+
+    # from 1e-7 Adam barely moves: the loss falls with every larger rate, so three
+    # points cannot bracket the optimum
+    argv = ["completion", "--quick", "--steps", "50", "--sweep", "adam", "--lr", "adam=1e-7"]
+    argv += ["--sweep-max-points", "3", "--no-progress", "--no-plot", "--out", str(tmp_path)]
+    assert main(argv) == 1
+    assert "adam: not bracketed after 3 rates" in capsys.readouterr().err
+    record = json.loads((tmp_path / "sweep.json").read_text(encoding="utf-8"))["arms"]["adam"]
+    assert not record["interior"] and len(record["points"]) == 3
+    assert record["best_lr"] == pytest.approx(1e-7 * 10**0.5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sweep", "adamm"], "unknown arm(s) adamm"),
+        (["--sweep", "adam", "--sweep-max-points", "2"], "at least 3"),
+    ],
+)
+def test_matrix_problem_sweep_bad_arguments(tmp_path, capsys, argv, message):
+    from polarlinalg.experiments.cli import main
+
+    status = main(["completion", "--quick", *argv, "--out", str(tmp_path / "x"), "--no-plot"])
+    assert status == 2
+    assert message in capsys.readouterr().err
+
+
+def test_lm_sweep_command_records_every_point(tmp_path, capsys):
+    import json
+
+    pytest.importorskip("torch")
+    from polarlinalg.experiments.lm.cli import main
+
+    out = tmp_path / "lm"
+    argv = ["--quick", "--sweep", "adamw", "--sweep-max-points", "3", "--sweep-factor", "10"]
+    argv += ["--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--no-plots"]
+    status = main([*argv, "--no-progress", "--device", "cpu", "--threads", "1"])
+    record = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
+    role = record["roles"]["adamw"]
+    assert record["seeds"] == [1000] and role["arm"] == "adamw"
+    assert [p["lr"] for p in role["points"]] == pytest.approx([1e-4, 1e-3, 1e-2])
+    assert all(p["detail"]["seeds"] == [1000] for p in role["points"])
+    captured = capsys.readouterr()
+    assert captured.out.count("sweep adamw") == 3
+    if role["interior"]:
+        assert status == 0
+    else:
+        assert status == 1 and "not bracketed after 3 rates" in captured.err
+
+
+def test_lm_sweep_bad_role(capsys):
+    from polarlinalg.experiments.lm.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--sweep", "adamw,lion"])
+    assert info.value.code == 2
+    assert "--sweep takes roles from" in capsys.readouterr().err

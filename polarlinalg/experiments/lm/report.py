@@ -9,6 +9,8 @@
   environment (versions, device, date);
 - ``summary.csv`` and ``summary.md``: per arm the mean (and standard deviation
   over seeds) of the final validation loss, tokens/s and optimizer share;
+  ``summary.md`` also compares every arm with ``adamw`` and ``muon`` on the
+  seeds they share (:func:`paired`);
 - ``loss_vs_steps.png``, ``loss_vs_time.png``, ``grad_condition.png``.
 
 :func:`read_results` reads such a directory back and :func:`merge_results`
@@ -34,7 +36,18 @@ from typing import Any
 from polarlinalg.experiments.lm.arms import ARMS
 from polarlinalg.experiments.lm.results import RunResult
 
-__all__ = ["LOG_COLUMNS", "merge_results", "read_results", "summarize", "write_results"]
+__all__ = [
+    "BASELINES",
+    "LOG_COLUMNS",
+    "merge_results",
+    "paired",
+    "read_results",
+    "summarize",
+    "write_results",
+]
+
+BASELINES = ("adamw", "muon")
+"""The arms every other arm is compared with, seed by seed, in ``summary.md``."""
 
 LOG_COLUMNS = (
     "arm",
@@ -83,6 +96,74 @@ def summarize(results: Sequence[Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def paired(results: Sequence[Any], baseline: str) -> list[dict[str, Any]]:
+    r"""Compare every arm with ``baseline`` on the seeds both ran.
+
+    For arm ``a`` and the shared seeds ``s = 1..n`` the differences
+    ``d_s = L_a(s) − L_baseline(s)`` of final validation loss give the mean gap
+    ``d̄``, its standard deviation and standard error ``SE = sd/√n``; the gap
+    is called *clear* when ``|d̄| > 2·SE`` (needs ``n ≥ 2``; a diverged run in
+    either arm makes the gap infinite in its direction).  Negative ``d̄``:
+    the arm ends below the baseline.  Returns one dict per arm (not the
+    baseline itself); empty when the baseline did not run.
+    """
+    finals: dict[str, dict[int, float]] = {}
+    for r in sorted(results, key=lambda r: _arm_order(r.arm)):
+        loss = math.inf if r.diverged else r.final_val_loss
+        finals.setdefault(r.arm, {})[r.seed] = loss
+    base = finals.get(baseline)
+    if not base:
+        return []
+    rows = []
+    for arm, by_seed in finals.items():
+        if arm == baseline:
+            continue
+        seeds = sorted(set(by_seed) & set(base))
+        diffs = [by_seed[s] - base[s] for s in seeds]
+        finite = bool(diffs) and all(math.isfinite(d) for d in diffs)
+        mean = statistics.fmean(diffs) if finite else math.nan
+        sd = statistics.stdev(diffs) if finite and len(diffs) > 1 else math.nan
+        se = sd / math.sqrt(len(diffs)) if math.isfinite(sd) else math.nan
+        rows.append(
+            {
+                "arm": arm,
+                "baseline": baseline,
+                "seeds": seeds,
+                "gap_mean": mean,
+                "gap_std": sd,
+                "gap_se": se,
+                "clear": bool(math.isfinite(se) and abs(mean) > 2 * se),
+            }
+        )
+    return rows
+
+
+def _paired_markdown(results: Sequence[Any]) -> str:
+    lines = []
+    for baseline in BASELINES:
+        rows = paired(results, baseline)
+        if not rows:
+            continue
+        lines += [
+            "",
+            f"Paired against `{baseline}` (same seeds; gap = arm − {baseline}, final validation "
+            "loss; *clear* when |mean| > 2 standard errors):",
+            "",
+            "| arm | seeds | mean gap | sd | standard error | clear? |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in rows:
+            verdict = "—"
+            if math.isfinite(row["gap_se"]):
+                side = "lower" if row["gap_mean"] < 0 else "higher"
+                verdict = f"yes, {side}" if row["clear"] else "no"
+            lines.append(
+                f"| `{row['arm']}` | {len(row['seeds'])} | {row['gap_mean']:+.4f} | "
+                f"{row['gap_std']:.4f} | {row['gap_se']:.4f} | {verdict} |"
+            )
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def _arm_order(arm: str) -> int:
@@ -178,6 +259,7 @@ def write_results(
             for r in results
         ],
         "summary": rows,
+        "paired": {b: paired(results, b) for b in BASELINES},
     }
     runs_path = out / "runs.json"
     runs_path.write_text(json.dumps(runs, indent=1) + "\n", encoding="utf-8")
@@ -191,7 +273,7 @@ def write_results(
             writer.writerow({**row, "lrs": _format_lrs(row["lrs"])})
     written.append(summary_csv)
     summary_md = out / "summary.md"
-    summary_md.write_text(_markdown(rows), encoding="utf-8")
+    summary_md.write_text(_markdown(rows) + _paired_markdown(results), encoding="utf-8")
     written.append(summary_md)
     if plots:
         written.extend(_plot(out, results))
@@ -279,11 +361,42 @@ def _smooth(values: list[float], width: int) -> list[float]:
 
 def _series(runs: Sequence[Any], key: str, x: str) -> tuple[list[float], list[float]]:
     """Mean over seeds of ``key`` against ``x``, on the steps every run measured."""
+    xs, ys, _, _ = _band(runs, key, x)
+    return xs, ys
+
+
+def _band(
+    runs: Sequence[Any], key: str, x: str
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Return ``x`` and the mean, minimum and maximum over seeds of ``key`` on shared steps."""
     per_run = [{row["step"]: row for row in r.log if key in row} for r in runs]
     steps = sorted(set.intersection(*(set(p) for p in per_run))) if per_run else []
     xs = [statistics.fmean(p[s][x] for p in per_run) for s in steps]
-    ys = [statistics.fmean(p[s][key] for p in per_run) for s in steps]
-    return xs, ys
+    values = [[p[s][key] for p in per_run] for s in steps]
+    return (
+        xs,
+        [statistics.fmean(v) for v in values],
+        [min(v) for v in values],
+        [max(v) for v in values],
+    )
+
+
+LINESTYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+
+
+def _styles(arms: Sequence[str], plt: Any) -> dict[str, dict[str, Any]]:
+    """Return a colour, line style and marker per arm (the triple repeats after 60 arms)."""
+    colors = plt.get_cmap("tab20").colors
+    cycle = list(colors[::2]) + list(colors[1::2])
+    return {
+        arm: {
+            "color": cycle[i % len(cycle)],
+            "linestyle": LINESTYLES[i % len(LINESTYLES)],
+            "marker": MARKERS[i % len(MARKERS)],
+        }
+        for i, arm in enumerate(arms)
+    }
 
 
 def _plot(out: Path, results: Sequence[Any]) -> list[Path]:
@@ -293,17 +406,26 @@ def _plot(out: Path, results: Sequence[Any]) -> list[Path]:
     by_arm: dict[str, list[Any]] = {}
     for r in sorted(results, key=lambda r: _arm_order(r.arm)):
         by_arm.setdefault(r.arm, []).append(r)
-    colors = {arm: plt.get_cmap("tab10")(i % 10) for i, arm in enumerate(by_arm)}
+    styles = _styles(list(by_arm), plt)
     paths = []
     for x, name, label in (("step", "loss_vs_steps", "step"), ("time", "loss_vs_time", "s")):
         fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
         for arm, runs in by_arm.items():
-            xs, ys = _series(runs, "train_loss", x)
-            ax_train.plot(xs, _smooth(ys, 10), color=colors[arm], label=arm, lw=1.2)
-            xs, ys = _series(runs, "val_loss", x)
-            ax_val.plot(xs, ys, "o-", color=colors[arm], label=arm, ms=3)
-        ax_train.set_title("training loss (10-step moving average)")
-        ax_val.set_title("validation loss")
+            style = styles[arm]
+            xs, mean, low, high = _band(runs, "train_loss", x)
+            every = max(1, len(xs) // 8)  # a few markers tell the lines apart
+            ax_train.plot(xs, _smooth(mean, 10), label=arm, lw=1.2, markevery=every, ms=4, **style)
+            if len(runs) > 1:
+                ax_train.fill_between(
+                    xs, _smooth(low, 10), _smooth(high, 10), color=style["color"], alpha=0.15
+                )
+            xs, mean, low, high = _band(runs, "val_loss", x)
+            ax_val.plot(xs, mean, label=arm, ms=4, lw=1.2, **style)
+            if len(runs) > 1:
+                ax_val.fill_between(xs, low, high, color=style["color"], alpha=0.15)
+        band = " (band: min–max over seeds)" if any(len(r) > 1 for r in by_arm.values()) else ""
+        ax_train.set_title("training loss (10-step moving average)" + band, fontsize=10)
+        ax_val.set_title("validation loss, mean over seeds" + band, fontsize=10)
         for ax in (ax_train, ax_val):
             ax.set_xlabel("training time (s)" if label == "s" else "step")
             ax.set_ylabel("cross-entropy (nats/byte)")
@@ -325,7 +447,7 @@ def _plot(out: Path, results: Sequence[Any]) -> list[Path]:
     for ax, (key, title) in zip(axes.flat, panels, strict=True):
         for arm, runs in by_arm.items():
             xs, ys = _series(runs, key, "step")
-            ax.plot(xs, ys, ".-", color=colors[arm], label=arm, ms=3, lw=1)
+            ax.plot(xs, ys, label=arm, ms=3, lw=1, **styles[arm])
         ax.set_yscale("log")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("step")
