@@ -29,6 +29,8 @@ def test_arm_list():
         "shampoo",
         "soap",
         "normuon",
+        "muon_qk_clip",
+        "polargradm_one_sided",
     }
     assert [name for name in ARM_NAMES if not ARMS[name].warmup] == ["adamw_no_warmup"]
     with pytest.raises(ValueError, match="unknown arm 'sgd'"):
@@ -42,7 +44,7 @@ def test_every_arm_constructs_steps_and_lowers_the_loss(name):
     torch.manual_seed(0)
     model = GPT(CONFIG)
     groups = model.parameter_groups()
-    optimizers = build_optimizers(get_arm(name), groups, get_preset("tiny").lrs)
+    optimizers = build_optimizers(get_arm(name), groups, get_preset("tiny").lrs, model=model)
     managed = [id(p) for opt in optimizers for g in opt.param_groups for p in g["params"]]
     assert sorted(managed) == sorted(id(p) for p in model.parameters())  # each exactly once
     gen = torch.Generator().manual_seed(1)
@@ -133,3 +135,31 @@ def test_presets():
     gpu = get_preset("gpu")
     assert (gpu.n_layer, gpu.n_head, gpu.d_model, gpu.seq_len) == (12, 12, 768, 1024)
     assert gpu.autocast and not tiny.autocast
+
+
+def test_one_sided_arm_routes_with_param_groups():
+    """``param_groups`` finds the GPT's own four groups; one-sided rules on embedding and head."""
+    from polarlinalg.experiments.lm.arms import ONE_SIDED
+    from polarlinalg.torch import Muon, PolarGrad
+
+    model = GPT(CONFIG)
+    groups = model.parameter_groups()
+    arm = get_arm("polargradm_one_sided")
+    lrs = {"polargrad_embed_head": 3e-2, "muon": 0.1, "adamw": 1e-3}
+    hidden, ends, vectors = build_optimizers(arm, groups, lrs, weight_decay=0.05, model=model)
+    assert type(hidden) is Muon and type(ends) is PolarGrad
+    assert isinstance(vectors, torch.optim.AdamW)
+
+    def ids(opt):
+        return [id(p) for g in opt.param_groups for p in g["params"]]
+
+    assert ids(hidden) == [id(p) for p in groups["hidden"]]
+    assert ids(ends) == [id(p) for p in (*groups["embed"], *groups["head"])]
+    assert sorted(ids(vectors)) == sorted(id(p) for p in groups["vectors"])
+    assert [g["rule"] for g in ends.param_groups] == [ONE_SIDED["embedding"], ONE_SIDED["head"]]
+    assert ends.param_groups[0]["param_names"] == ["embed.weight"]
+    assert [g["lr"] for g in ends.param_groups] == [3e-2, 3e-2]
+    assert ends.param_groups[0]["weight_decay"] == 0.05 and hidden.param_groups[0]["lr"] == 0.1
+    assert all(g["weight_decay"] == 0.0 and g["lr"] == 1e-3 for g in vectors.param_groups)
+    with pytest.raises(ValueError, match="pass model="):
+        build_optimizers(arm, groups, lrs)

@@ -28,6 +28,12 @@ matrices), so a preset or the command line can set them; :data:`ARMS` lists the 
                                AdamW on the rest
 ``normuon``                    :class:`polarlinalg.torch.NorMuon` on hidden
                                matrices, AdamW on the rest
+``muon_qk_clip``               ``muon`` plus QK-Clip after every step
+                               (threshold :data:`QK_CLIP_THRESHOLD`)
+``polargradm_one_sided``       PolarGradM with the row-normalised rule
+                               (:data:`ONE_SIDED`) on embedding and head, Muon
+                               on hidden matrices, AdamW on vectors, routed by
+                               :func:`polarlinalg.torch.param_groups`
 =============================  =====================================================
 
 Shampoo, SOAP and NorMuon keep their own defaults (betas, ε, Newton–Schulz in
@@ -36,6 +42,31 @@ arm (SOAP's own default is 0.01), and Shampoo takes new roots every
 :data:`SHAMPOO_PRECONDITION_EVERY` steps (SOAP's default frequency; Adam's step
 before the first) instead of every step, whose ``eigh`` of every factor would
 otherwise cost more than the forward and backward passes.
+
+**QK-Clip** (``muon_qk_clip``; Kimi K2 technical report): an arm with
+``qk_clip`` set makes the training loop record every head's max attention logit
+on the forward pass and, after the optimizer steps, scale the query and key rows
+of each head above the threshold by ``√(τ/S_h)`` (:meth:`GPT.qk_clip_
+<polarlinalg.experiments.lm.model.GPT.qk_clip_>`).  The threshold is the
+report's τ = 100: on ``tiny`` with the ``muon`` arm at its preset rate (seed 0,
+no clip) the first layer's largest logit passed 100 at step 60 and reached about
+360 by step 200 (the other layers 90 to 190), so the clip acts on this preset.
+It uses the ``muon`` and ``adamw`` rates, so it needs no role of its own.
+
+**One-sided rules** (``polargradm_one_sided``; Lau & Su, arXiv:2605.18106):
+the arm is ``polargradm_embed_head`` with the polar factor on the ``(256, d)``
+embedding and head replaced by the row-normalised map ``rownorm``
+(``diag(1/(‖aᵢ‖ + ε)) A``: every token's row normalised, RowNormM), with
+PolarGradM's momentum and nuclear-type scale ``⟨A, W(A)⟩``.  Rows are tokens in
+both matrices (``nn.Embedding`` and the head ``nn.Linear`` store one row per
+byte).  The right one-sided polar update (``polar_right``) was the first choice
+for the head, but on ``tiny`` in float32 its ``(AᵀA + εI)^{−1/2}`` (``eigh``,
+``ε = 1e-8`` below float32 rounding of the Gram) turned the head into NaN at the
+fifth step; it can replace ``rownorm`` in :data:`ONE_SIDED` once that form is
+robust in float32.  The arm reads the ``polargrad_embed_head`` rate (swept for the
+QDWH polar factor, not re-tuned for this map), ``muon`` and ``adamw``.  It is the
+one arm that routes with :func:`polarlinalg.torch.param_groups` (``needs_model``),
+from the model itself.
 
 Importing this module does not import PyTorch; building an arm's optimizers does.
 """
@@ -48,14 +79,24 @@ from typing import Any
 
 from polarlinalg.experiments.lm._torch import require_torch
 
-__all__ = ["ARMS", "ARM_NAMES", "Arm", "build_optimizers", "get_arm"]
+__all__ = [
+    "ARMS",
+    "ARM_NAMES",
+    "ONE_SIDED",
+    "QK_CLIP_THRESHOLD",
+    "Arm",
+    "build_optimizers",
+    "get_arm",
+]
 
 Groups = Mapping[str, Sequence[Any]]
-Builder = Callable[[Groups, Mapping[str, float], float], list[Any]]
+Builder = Callable[..., list[Any]]  # (groups, lrs, weight_decay[, model]) -> optimizers
 
 ADAMW_BETAS = (0.9, 0.95)
 MOMENTUM = 0.95
 SHAMPOO_PRECONDITION_EVERY = 10  # SOAP's default frequency; every step is eigh-bound
+QK_CLIP_THRESHOLD = 100.0  # the Kimi K2 report's τ; triggers on `tiny` (module docstring)
+ONE_SIDED = {"embedding": "rownorm", "head": "rownorm"}  # polargradm_one_sided's rules
 
 
 @dataclass(frozen=True)
@@ -75,7 +116,15 @@ class Arm:
     warmup : bool
         Whether the schedule's warm-up applies.
     build : callable
-        ``build(groups, lrs, weight_decay)`` returns the optimizers.
+        ``build(groups, lrs, weight_decay)`` returns the optimizers
+        (``build(groups, lrs, weight_decay, model)`` with ``needs_model``).
+    qk_clip : float, optional
+        QK-Clip's threshold ``τ``: the training loop records the per-head max
+        attention logits and clips after every step.  None: no clip.
+    needs_model : bool
+        The arm routes the model's parameters itself (with
+        :func:`polarlinalg.torch.param_groups`): :func:`build_optimizers`
+        needs ``model``.
     """
 
     name: str
@@ -83,6 +132,8 @@ class Arm:
     roles: tuple[str, ...]
     warmup: bool
     build: Builder
+    qk_clip: float | None = None
+    needs_model: bool = False
 
 
 def _adamw(params: Sequence[Any], lr: float, weight_decay: float) -> Any:
@@ -145,6 +196,26 @@ def _polargradm_embed_head(groups: Groups, lrs: Mapping[str, float], weight_deca
         rule="polargrad",
     )
     return [hidden, ends, _adamw(groups["vectors"], lrs["adamw"], 0.0)]
+
+
+def _polargradm_one_sided(
+    groups: Groups, lrs: Mapping[str, float], weight_decay: float, model: Any
+) -> list:
+    """:data:`ONE_SIDED` rules on embedding and head, Muon hidden, AdamW vectors, by rule."""
+    torch = require_torch()
+    from polarlinalg.torch import Muon, PolarGrad, param_groups
+
+    routed = param_groups(model, **ONE_SIDED)
+    ends = [g for g in routed if g["rule"] in ONE_SIDED.values()]
+    hidden = [g for g in routed if g["rule"] == "auto"]
+    vectors = [g for g in routed if g["rule"] == "adamw"]
+    return [
+        Muon(hidden, lr=lrs["muon"], weight_decay=weight_decay),
+        PolarGrad(
+            ends, lr=lrs["polargrad_embed_head"], momentum=MOMENTUM, weight_decay=weight_decay
+        ),
+        torch.optim.AdamW(vectors, lr=lrs["adamw"], betas=ADAMW_BETAS, weight_decay=0.0),
+    ]
 
 
 def _torch_muon(groups: Groups, lrs: Mapping[str, float], weight_decay: float) -> list:
@@ -221,6 +292,22 @@ ARMS: dict[str, Arm] = {
             True,
             _hidden("NorMuon", "normuon"),
         ),
+        Arm(
+            "muon_qk_clip",
+            "Muon hidden + AdamW, QK-Clip",
+            ("muon", "adamw"),
+            True,
+            _muon,
+            qk_clip=QK_CLIP_THRESHOLD,
+        ),
+        Arm(
+            "polargradm_one_sided",
+            "PolarGradM one-sided embed/head + Muon hidden + AdamW vectors",
+            ("polargrad_embed_head", "muon", "adamw"),
+            True,
+            _polargradm_one_sided,
+            needs_model=True,
+        ),
     )
 }
 ARM_NAMES: tuple[str, ...] = tuple(ARMS)
@@ -235,9 +322,18 @@ def get_arm(name: str) -> Arm:
 
 
 def build_optimizers(
-    arm: Arm, groups: Groups, lrs: Mapping[str, float], weight_decay: float = 0.0
+    arm: Arm,
+    groups: Groups,
+    lrs: Mapping[str, float],
+    weight_decay: float = 0.0,
+    *,
+    model: Any = None,
 ) -> list[Any]:
-    """Return ``arm``'s optimizers for ``groups`` after checking its learning rates."""
+    """Return ``arm``'s optimizers for ``groups`` after checking its learning rates.
+
+    ``model`` (the GPT whose ``parameter_groups()`` are ``groups``) is needed
+    by the arms with ``needs_model`` and ignored by the others.
+    """
     missing = [role for role in arm.roles if role not in lrs]
     if missing:
         raise ValueError(f"arm {arm.name!r} needs learning rates for {', '.join(missing)}")
@@ -248,4 +344,8 @@ def build_optimizers(
                 f"learning rate {arm.name}.{role} must be a positive number; got {value!r}"
             )
     require_torch()
+    if arm.needs_model:
+        if model is None:
+            raise ValueError(f"arm {arm.name!r} routes the model's parameters itself: pass model=")
+        return arm.build(groups, lrs, weight_decay, model)
     return arm.build(groups, lrs, weight_decay)

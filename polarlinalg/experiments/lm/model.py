@@ -7,6 +7,10 @@ parameters fall into four groups that the optimizer arms treat differently
 (:meth:`GPT.parameter_groups`): ``embed`` (the ``(256, d_model)`` embedding),
 ``head`` (the ``(256, d_model)`` output matrix), ``hidden`` (the attention and
 MLP matrices) and ``vectors`` (the norm weights).
+
+On request (:meth:`GPT.record_max_logits`) every attention layer records the
+largest logit of each head over the allowed (causal) positions of the batch,
+which :meth:`GPT.qk_clip_` feeds to QK-Clip (:func:`polarlinalg.torch.qk_clip_`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ torch = require_torch()
 nn = torch.nn
 F = torch.nn.functional
 
-__all__ = ["GPT", "GPTConfig"]
+__all__ = ["GPT", "GPTConfig", "max_causal_logits"]
 
 
 @dataclass(frozen=True)
@@ -58,18 +62,49 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     return torch.cat((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
 
 
+# Elements of one chunk of the logit tensor (B·H·T·T) when measuring its maxima:
+# 2**26 float32 numbers are 256 MiB, whatever the batch.
+_LOGIT_CHUNK = 2**26
+
+
+@torch.no_grad()
+def max_causal_logits(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Return each head's largest attention logit ``⟨q_i, k_j⟩/√d``, ``j ≤ i``, over the batch.
+
+    ``q``, ``k``: ``(B, H, T, D)`` after the rotary embedding (what
+    ``scaled_dot_product_attention`` sees, with its default scale ``1/√D``).
+    Computed in float32, a chunk of the batch at a time; returns ``(H,)``.
+    """
+    b, h, t, d = q.shape
+    allowed = torch.ones(t, t, dtype=torch.bool, device=q.device).tril()
+    step = max(1, _LOGIT_CHUNK // max(1, h * t * t))
+    best = torch.full((h,), -torch.inf, dtype=torch.float32, device=q.device)
+    for start in range(0, b, step):
+        qc, kc = q[start : start + step].float(), k[start : start + step].float()
+        logits = (qc @ kc.transpose(-1, -2)) * (1.0 / math.sqrt(d))
+        logits = logits.masked_fill(~allowed, -torch.inf)
+        best = torch.maximum(best, logits.amax(dim=(0, 2, 3)))
+    return best
+
+
 class _Attention(nn.Module):
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()
         self.n_head = config.n_head
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
         self.proj = nn.Linear(config.d_model, config.d_model, bias=False)
+        self.record_max_logits = False
+        self.max_logits: torch.Tensor | None = None  # (n_head,), since the last reset
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.n_head, d // self.n_head).unbind(2)
         q, k, v = (z.transpose(1, 2) for z in (q, k, v))
         q, k = _rotate(q, cos[:t], sin[:t]), _rotate(k, cos[:t], sin[:t])
+        if self.record_max_logits and self.training:
+            new = max_causal_logits(q.detach(), k.detach())
+            old = self.max_logits
+            self.max_logits = new if old is None else torch.maximum(old, new)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
@@ -130,6 +165,49 @@ class GPT(nn.Module):
         """Return the mean next-byte cross-entropy (nats)."""
         logits = self(tokens)
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten())
+
+    def record_max_logits(self, enabled: bool = True) -> None:
+        """Measure each head's max attention logit on every training-mode forward pass (or stop).
+
+        The measurement (:func:`max_causal_logits`, an extra ``q·kᵀ`` per
+        layer without gradient) is off by default and skipped in eval mode
+        (validation does not feed the clip); the maxima accumulate over
+        forward passes until :meth:`qk_clip_` or :meth:`max_attention_logits`
+        with ``reset=True`` consumes them.
+        """
+        for block in self.blocks:
+            block.attn.record_max_logits = bool(enabled)
+            block.attn.max_logits = None
+
+    def max_attention_logits(self, *, reset: bool = False) -> torch.Tensor | None:
+        """Return the recorded maxima, ``(n_layer, n_head)``; None when nothing was recorded."""
+        values = [block.attn.max_logits for block in self.blocks]
+        if reset:
+            for block in self.blocks:
+                block.attn.max_logits = None
+        if any(v is None for v in values):
+            return None
+        return torch.stack(values)
+
+    def qk_clip_(self, threshold: float) -> torch.Tensor | None:
+        """QK-Clip every layer with the recorded maxima (:func:`polarlinalg.torch.qk_clip_`).
+
+        The query and key rows of the fused ``qkv`` weight of every head
+        whose recorded max logit exceeds ``threshold`` are scaled by
+        ``√(threshold/S_h)`` in place.  Returns the recorded maxima
+        ``(n_layer, n_head)`` (and resets them), or None (changing nothing)
+        when none were recorded since the last call.
+        """
+        from polarlinalg.torch import qk_clip_
+
+        logits = self.max_attention_logits(reset=True)
+        if logits is None:
+            return None
+        d = self.config.d_model
+        for block, layer in zip(self.blocks, logits, strict=True):
+            w = block.attn.qkv.weight
+            qk_clip_(w[:d], w[d : 2 * d], layer, threshold=threshold, num_heads=self.config.n_head)
+        return logits
 
     def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         """Return the parameters as ``embed``, ``head``, ``hidden`` and ``vectors``."""

@@ -10,7 +10,9 @@ PolarGrad's step), after the step that used them.  Timings: ``train_time`` count
 the forward, backward and optimizer steps only (not data loading, evaluation
 or diagnostics); ``opt_time`` the optimizer steps; tokens/s is tokens over
 ``train_time``.  On accelerators the device is synchronised around the
-optimizer step so both are wall times of finished work.
+optimizer step so both are wall times of finished work.  An arm with
+``qk_clip`` records the per-head max attention logits on the forward pass and
+applies QK-Clip after the optimizer steps (counted in ``opt_time``).
 """
 
 from __future__ import annotations
@@ -155,7 +157,8 @@ def train_run(
     config = GPTConfig(preset.n_layer, preset.n_head, preset.d_model, preset.seq_len)
     model = GPT(config).to(dev)
     groups = model.parameter_groups()
-    optimizers = build_optimizers(arm, groups, rates, preset.weight_decay)
+    optimizers = build_optimizers(arm, groups, rates, preset.weight_decay, model=model)
+    model.record_max_logits(arm.qk_clip is not None)
     warmup = preset.warmup_steps if arm.warmup else 0
     schedulers = [
         torch.optim.lr_scheduler.LambdaLR(
@@ -194,6 +197,8 @@ def train_run(
         opt_start = time.perf_counter()
         for opt in optimizers:
             opt.step()
+        if arm.qk_clip is not None:  # with the maxima of this step's forward pass
+            model.qk_clip_(arm.qk_clip)
         _sync(dev)
         end = time.perf_counter()
         if diagnose:
