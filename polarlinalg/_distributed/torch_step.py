@@ -42,9 +42,10 @@ from polarlinalg._distributed.torch_comm import (
     row_bounds,
     scatter_from_owners,
 )
+from polarlinalg._distributed.torch_rule_state import register_checkpoint_hook, settle_owned_state
 from polarlinalg._dtypes import state_dtype
 from polarlinalg._rules import PolarGradRule, as_matrices
-from polarlinalg._rules.polargrad import _inner, _momentum, _orthogonalize, _shape_scale
+from polarlinalg._rules.polargrad import _momentum, direction_constant, direction_factor
 
 __all__ = ["finite_flags", "local", "matrix_step", "rule_step"]
 
@@ -73,7 +74,7 @@ def _layout(p: torch.Tensor, distributed: bool) -> _Layout | None:
     mesh = p.device_mesh
     placements = tuple(p.placements)
     grad_placements = tuple(p.grad.placements) if isinstance(p.grad, DTensor) else None
-    if mesh.ndim != 1 or grad_placements != placements:
+    if mesh.ndim != 1 or (p.grad is not None and grad_placements != placements):
         raise NotImplementedError(
             f"a DTensor parameter of shape {tuple(p.shape)} on a {mesh.ndim}-D mesh with "
             f"placements {placements} (gradient: {grad_placements}); polarlinalg supports "
@@ -90,17 +91,24 @@ def _layout(p: torch.Tensor, distributed: bool) -> _Layout | None:
 
 
 def finite_flags(grads: list[torch.Tensor]) -> torch.Tensor:
-    """Return one bool per gradient: all finite, on every rank holding a shard of it."""
-    flags = torch.stack([torch.isfinite(local(g)).all() for g in grads])
+    """Return one bool per gradient (on the host): all finite, on every rank holding a shard.
+
+    The local shards are reduced per device (:func:`finite_by_device`), the
+    flags of sharded gradients combined over their process group on the
+    device of their shards.
+    """
+    from polarlinalg.torch._base import finite_by_device
+
+    flags = finite_by_device([local(g) for g in grads])
     by_group: dict[int, tuple[dist.ProcessGroup, list[int]]] = {}
     for i, g in enumerate(grads):
         if isinstance(g, DTensor) and any(isinstance(pl, Shard) for pl in g.placements):
             pg = g.device_mesh.get_group()
             by_group.setdefault(id(pg), (pg, []))[1].append(i)
     for pg, index in by_group.values():
-        part = flags[index].to(torch.int32)
+        part = flags[index].to(device=local(grads[index[0]]).device, dtype=torch.int32)
         dist.all_reduce(part, op=dist.ReduceOp.MIN, group=pg)
-        flags[index] = part.bool()
+        flags[index] = part.to("cpu").bool()
     return flags
 
 
@@ -205,6 +213,12 @@ def _step_members(
     apply: ApplyFn,
 ) -> None:
     pg = layout.group
+    if rule.polar_first and rule.blocked:
+        raise NotImplementedError(
+            "polar_first=True with split/heads is not supported across ranks (the per-block "
+            "scales would have to travel with the polar factors); set 'distributed': False in "
+            "the param group, or use polar_first=False"
+        )
     rank, world = dist.get_rank(pg), dist.get_world_size(pg)
     shapes = [tuple(p.shape) for p in params]
     matrix_shapes = [_matrix_shape(s, rule.flatten) for s in shapes]
@@ -266,7 +280,7 @@ def _step_members(
                     world,
                     layout.sharded,
                 )
-        constant = _shape_scale(rule, matrix_shapes[i]) * rule.scale_factor
+        constant = direction_constant(rule, matrix_shapes[i])
         if not isinstance(constant, numbers.Real):
             direction, constant = direction * constant, 1.0
         target = local(p)
@@ -323,10 +337,9 @@ def _orthogonalize_owned(
     for index in buckets.values():
         mats = [as_matrices(full[i], rule.flatten) for i in index]
         stacked = mats[0] if len(mats) == 1 else torch.stack(mats)
-        u = _orthogonalize(rule, stacked)
+        u, s, _ = direction_factor(array_namespace(stacked), rule, stacked)
         out = u
-        if rule.scale == "nuclear":
-            s = _inner(array_namespace(stacked), stacked, u)
+        if s is not None:
             if rule.polar_first:
                 parts = [s] if len(index) == 1 else list(s.unbind(0))
                 scales.update({i: part.reshape(-1) for i, part in zip(index, parts, strict=True)})
@@ -352,12 +365,37 @@ def rule_step(
     ``step`` count).  Returns the parameters left to the single-process step.
     ``opt`` provides ``_count(p)`` and ``_direction(rule, p, grad, count)``.
     """
-    parts, leftover = _by_layout(
-        params, group.get("distributed", True), lambda p: state_dtype(array_namespace(p), p.dtype)
-    )
-    for (_, _, dtype, _), (layout, members) in parts.items():
-        _rule_members(opt, group, rule, layout, members, dtype)
+    register_checkpoint_hook(opt)
+    parts, leftover = rule_parts(opt, group, params)
+    for layout, dtype, members, owners in parts:
+        _rule_members(opt, group, rule, layout, members, dtype, owners)
     return leftover
+
+
+def rule_parts(
+    opt: Any, group: Mapping[str, Any], params: list[torch.Tensor]
+) -> tuple[list[tuple[_Layout, torch.dtype, list[torch.Tensor], list[int]]], list[torch.Tensor]]:
+    """Split a generic rule's ``params`` by layout and give each its owner rank.
+
+    Owners are assigned over every matrix of the group (with a gradient now or
+    not), so a matrix keeps its owner, and its state, whichever matrices step.
+    Returns ``(layout, state dtype, members, owners)`` per part and the
+    parameters stepped locally.
+    """
+    distributed = group.get("distributed", True)
+    dtype_of = lambda p: state_dtype(array_namespace(p), p.dtype)  # noqa: E731
+    parts, leftover = _by_layout(params, distributed, dtype_of)
+    out = []
+    if parts:
+        matrices = [p for p in group["params"] if opt._choose(group, p) == "polargrad"]
+        every, _ = _by_layout(matrices, distributed, dtype_of)
+    for key, (layout, members) in parts.items():
+        group_matrices = every[key][1]
+        shapes = [tuple(p.shape) for p in group_matrices]
+        owned = assign_owners(shapes, dist.get_world_size(layout.group))
+        owner_of = {id(p): r for p, r in zip(group_matrices, owned, strict=True)}
+        out.append((layout, key[2], members, [owner_of[id(p)] for p in members]))
+    return out, leftover
 
 
 def _rule_members(
@@ -367,13 +405,15 @@ def _rule_members(
     layout: _Layout,
     params: list[torch.Tensor],
     dtype: torch.dtype,
+    owners: list[int],
 ) -> None:
     pg = layout.group
     rank, world = dist.get_rank(pg), dist.get_world_size(pg)
     shapes = [tuple(p.shape) for p in params]
     if not layout.sharded and pg is None:
         _check_replicated(opt, [(s, p.dtype) for s, p in zip(shapes, params, strict=True)])
-    owners = assign_owners(shapes, world)
+    fields = rule.state_type._fields
+    settle_owned_state(opt.state, fields, params, owners, rank, pg, local(params[0]).device)
     counts = [opt._count(p) for p in params]  # every rank counts every parameter's steps
     grads = [local(p.grad).to(dtype) for p in params]
     if layout.sharded:

@@ -20,6 +20,7 @@ from polarlinalg._methods import get_method
 
 __all__ = [
     "DTYPE_NAMES",
+    "FORMS",
     "LAYOUTS",
     "RULES",
     "SCALES",
@@ -32,6 +33,7 @@ __all__ = [
     "check_pair",
     "check_weight_decay",
     "choose_rule",
+    "form_of_rule",
 ]
 
 SCALES: tuple[str, ...] = ("nuclear", "none", "shape", "rms")
@@ -41,9 +43,19 @@ LAYOUTS: tuple[str, ...] = ("out_in", "in_out")
 """Axis order of a weight matrix: ``(fan_out, fan_in)`` as ``torch.nn.Linear``, or
 ``(fan_in, fan_out)`` as flax kernels."""
 
-RULES: tuple[str, ...] = ("auto", "polargrad", "adamw")
+FORMS: tuple[str, ...] = ("polar", "rownorm", "polar_right", "polar_left")
+"""Maps ``W(A)`` of the matrix rule: the polar factor, and the row-normalised and
+one-sided polar updates for embeddings and LM heads (Lau & Su, arXiv:2605.18106;
+see :mod:`polarlinalg._rules.polargrad`)."""
+
+ONE_SIDED_RULES: tuple[str, ...] = ("rownorm", "polar_right", "polar_left")
+"""The rule names that select a :data:`FORMS` other than ``"polar"`` (same names)."""
+
+RULES: tuple[str, ...] = ("auto", "polargrad", "adamw", *ONE_SIDED_RULES)
 """Which rule updates a parameter: ``"auto"`` sends arrays with ≥ 2 dimensions
-to the matrix rule and the rest (biases, norms, scalars) to AdamW."""
+to the matrix rule and the rest (biases, norms, scalars) to AdamW;
+``"rownorm"``, ``"polar_right"`` and ``"polar_left"`` are the matrix rule with
+that form (embeddings, LM heads)."""
 
 
 DTYPE_NAMES: tuple[str, ...] = (
@@ -175,16 +187,30 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 def choose_rule(rule: str, ndim: int, *, name: str = "parameter") -> str:
     """Resolve ``rule`` (one of :data:`RULES`) for an array with ``ndim`` dimensions.
 
-    Returns ``"polargrad"`` or ``"adamw"``.  Asking for the matrix rule on an
+    Returns ``"polargrad"`` or ``"adamw"``: the one-sided rules
+    (``"rownorm"``, ``"polar_right"``, ``"polar_left"``) are the matrix rule
+    with another form (:func:`form_of_rule`).  Asking for a matrix rule on an
     array with fewer than 2 dimensions raises ValueError: a vector has no
     polar decomposition.
     """
     check_choice("rule", rule, RULES)
     if rule == "auto":
         return "polargrad" if ndim >= 2 else "adamw"
-    if rule == "polargrad" and ndim < 2:
+    if rule == "adamw":
+        return rule
+    if ndim < 2:
         raise ValueError(
             f"{name} has {ndim} dimension(s); the matrix rule needs at least 2 "
-            "(send it to rule='adamw' or leave rule='auto')"
+            f"(rule={rule!r}; send it to rule='adamw' or leave rule='auto')"
         )
-    return rule
+    return "polargrad"
+
+
+def form_of_rule(rule: str) -> str:
+    """Return the :data:`FORMS` entry of the matrix rule that ``rule`` names.
+
+    ``"auto"`` and ``"polargrad"`` (and ``"adamw"``, which has no matrix form)
+    give ``"polar"``; the one-sided rules give their own name.
+    """
+    check_choice("rule", rule, RULES)
+    return rule if rule in ONE_SIDED_RULES else "polar"

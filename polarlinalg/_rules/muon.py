@@ -69,6 +69,10 @@ def muon_rule(
     coefficients: Any,
     compute_dtype: Any,
     check_finite: bool = False,
+    split: Any = None,
+    heads: Any = None,
+    form: str = "polar",
+    form_eps: float = 1e-8,
 ) -> PolarGradRule:
     """Return the :class:`PolarGradRule` that is Muon with these hyper-parameters.
 
@@ -77,7 +81,9 @@ def muon_rule(
     replaces ``ns_coefficients``.  Other polynomial methods use ``ns_steps``
     and their own default schedule; the rational methods and ``"svd"``
     ignore both.  ``eps`` floors the normalising Frobenius norm of the
-    polynomial methods, as ``torch.optim.Muon``'s clamp does.
+    polynomial methods, as ``torch.optim.Muon``'s clamp does.  ``split``,
+    ``heads``, ``form`` and ``form_eps`` are those of :class:`PolarGradRule`
+    (fused weights, one-sided forms); the shape scale is then per block.
     """
     if adjust_lr_fn not in ADJUST_LR_FNS:
         raise ValueError(
@@ -98,4 +104,8 @@ def muon_rule(
         compute_dtype=compute_dtype,
         check_finite=check_finite,
         method_options=options,
+        split=split,
+        heads=heads,
+        form=form,
+        form_eps=form_eps,
     )

@@ -30,6 +30,31 @@ The scale ``s`` is, times ``scale_factor``:
 With ``bias_correction`` the momentum is divided by ``1 − βᵗ`` (and, with
 Nesterov, ``M̃ = β M/(1 − βᵗ⁺¹) + (1 − β) X/(1 − βᵗ)``) as in ``optax.contrib.muon``.
 
+**Forms** (``form``): ``polar(·)`` above may be replaced by another
+symmetry-compatible map ``W(A)`` for embeddings and LM heads (Lau & Su,
+"Symmetry-Compatible Principle for Optimizer Design", arXiv:2605.18106), with
+``ε = form_eps`` and ``aᵢ`` the rows of ``A`` (the matrix as stored)::
+
+    "polar"        W = polar(A)                       (the default)
+    "rownorm"      W = diag(1/(‖aᵢ‖₂ + ε)) A          (RowNormM)
+    "polar_right"  W = A (AᴴA + εI)^{−1/2}            (RightPolarGradM)
+    "polar_left"   W = (AAᴴ + εI)^{−1/2} A            (LeftPolarGradM)
+
+The one-sided forms equal ``U diag(σ/√(σ² + ε)) Vᴴ`` for ``A = U Σ Vᴴ`` (the
+damped polar factor; with ``ε = 0`` and full rank, ``polar(A)``) and differ
+in cost: the right Gram is ``n × n``, the left one ``m × m``.  The inverse
+square root is :func:`polarlinalg._inv_root.inv_root` (``"eigh"``); ``method``,
+``steps``, ``coefficients`` and ``compute_dtype`` apply to ``"polar"`` only.
+``"nuclear"`` then scales by ``⟨A, W⟩``: ``Σ σ²/√(σ² + ε)`` for the one-sided
+forms (the authors' ``ν = tr(C·C^{−1/2})`` with ``α = 1``, not clamped) and
+``Σᵢ ‖aᵢ‖²/(‖aᵢ‖ + ε)`` (≈ ``‖A‖₂,₁``, the dual norm) for ``"rownorm"``;
+``scale="none"`` is the authors' RowNormM (``α = 0``).
+
+**Blocks** (``split``, ``heads``, see :mod:`polarlinalg._rules._blocks`): the
+matrix is cut along its output axis into blocks, and ``W``, the nuclear scale
+and the shape scales are those of each block; the momentum stays per
+parameter (elementwise).
+
 References
 ----------
 Lau, Long, Su, "PolarGrad: A Class of Matrix-Gradient Optimizers from a Unifying
@@ -47,20 +72,27 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 from polarlinalg._compat import array_namespace, lerp
+from polarlinalg._inv_root import inv_root
+from polarlinalg._linalg import conj_transpose, eye_like
 from polarlinalg._methods import get_method
 from polarlinalg._polar import orthogonalize
+from polarlinalg._rules._blocks import block_sizes, check_heads, check_split, map_blocks
 from polarlinalg._rules.hyperparams import (
+    FORMS,
     LAYOUTS,
     SCALES,
     check_beta,
     check_choice,
     check_compute_dtype,
+    check_nonnegative,
 )
 
 __all__ = [
     "PolarGradRule",
     "apply_update",
     "as_matrices",
+    "direction_constant",
+    "direction_factor",
     "polargrad_direction",
     "polargrad_direction_parts",
 ]
@@ -105,6 +137,20 @@ class PolarGradRule:
         the method (see :func:`polarlinalg.orthogonalize`).  The wrappers check the
         gradients themselves, before the step, and build their rules with
         False.
+    split : tuple of int, optional
+        Block sizes along the output dimension (rows for ``layout="out_in"``,
+        columns for ``"in_out"``), summing to it: a fused QKV or gate/up
+        weight is treated as one matrix per block.  Checked against each
+        weight at the step (ValueError naming the shape).
+    heads : int, optional
+        Cut the output dimension (or each ``split`` block) into ``heads``
+        equal blocks: ``(H·d, n)`` becomes ``H`` matrices ``(d, n)``.
+    form : {"polar", "rownorm", "polar_right", "polar_left"}
+        The map ``W`` applied to each (block of a) matrix; see the module
+        docstring.  The wrappers set it from the param group's ``rule``.
+    form_eps : float
+        ``ε ≥ 0`` of the ``"rownorm"`` and one-sided forms (default 1e-8, the
+        authors').
     """
 
     momentum: Any = 0.0
@@ -121,9 +167,17 @@ class PolarGradRule:
     compute_dtype: Any = None
     check_finite: bool = True
     method_options: Mapping[str, Any] = field(default_factory=dict)
+    split: tuple[int, ...] | None = None
+    heads: int | None = None
+    form: str = "polar"
+    form_eps: float = 1e-8
 
     def __post_init__(self) -> None:
         check_beta("momentum", self.momentum)
+        object.__setattr__(self, "split", check_split(self.split))
+        object.__setattr__(self, "heads", check_heads(self.heads))
+        check_choice("form", self.form, FORMS)
+        check_nonnegative("form_eps", self.form_eps)
         check_choice("scale", self.scale, SCALES)
         for name in ("polar_first", "nesterov", "bias_correction", "flatten", "check_finite"):
             if not isinstance(getattr(self, name), bool):
@@ -139,6 +193,19 @@ class PolarGradRule:
         # resolves the schedule and checks steps and options now, not at the first step
         get_method(self.method).plan(self.steps, self.coefficients, options)
         check_compute_dtype(self.compute_dtype, self.method)
+
+    @property
+    def blocked(self) -> bool:
+        """Whether ``split`` or ``heads`` cut each matrix into blocks."""
+        return self.split is not None or self.heads is not None
+
+    def block_sizes(self, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+        """Block sizes along the output axis of a matrix of ``shape`` (None: no blocks).
+
+        Raises ValueError naming ``shape`` when ``split``/``heads`` do not fit it.
+        """
+        axis = -2 if self.layout == "out_in" else -1
+        return block_sizes(tuple(shape), self.split, self.heads, axis)
 
     @property
     def has_buffer(self) -> bool:
@@ -164,9 +231,38 @@ def as_matrices(x: Any, flatten: bool) -> Any:
 
 
 def _inner(xp: ModuleType, a: Any, b: Any) -> Any:
-    """``Re tr(aᴴ b)`` per matrix, shape ``(..., 1, 1)``."""
-    prod = xp.conj(a) * b if xp.isdtype(a.dtype, "complex floating") else a * b
-    total = xp.sum(prod, axis=(-2, -1), keepdims=True)
+    """``Re tr(aᴴ b)`` per matrix, shape ``(..., 1, 1)``.
+
+    Each ``m × n`` matrix is read as an ``r × (mn/r)`` one (``r``: the largest
+    divisor of ``mn`` up to 16), and the sum ``Σ conj(aᵢⱼ) bᵢⱼ`` is the trace
+    of the small ``r × r`` product ``A Bᵀ`` of the two: the same terms, summed
+    in another order (``2·r·mn`` flops, one pass over each operand, like the
+    elementwise form).  Why a product: XLA's CPU backend (jaxlib 0.10) turns an
+    elementwise-multiply-and-sum, and a vector dot product, into a reduction
+    that it fuses with every matrix product producing ``b`` (the whole
+    Newton–Schulz iteration) into one YNNPACK fusion several times slower than
+    the products alone; a matrix product with two non-trivial output axes stays
+    a fusion of its own (docs/performance.md).  Without such a divisor (``mn``
+    a product of primes above 16) the elementwise form is used.
+    """
+    if a.dtype != b.dtype:  # the product needs one dtype; the elementwise form promoted
+        common = xp.result_type(a, b)
+        a, b = xp.astype(a, common), xp.astype(b, common)
+    m, n = a.shape[-2], a.shape[-1]
+    complex_ = xp.isdtype(a.dtype, "complex floating")
+    r = next((d for d in range(16, 1, -1) if (m * n) % d == 0), 1)
+    if r == 1:
+        prod = xp.conj(a) * b if complex_ else a * b
+        total = xp.sum(prod, axis=(-2, -1), keepdims=True)
+    else:
+        batch = tuple(a.shape[:-2])
+        fold_a = xp.reshape(a, (*batch, r, (m * n) // r))
+        fold_b = xp.reshape(b, (*tuple(b.shape[:-2]), r, (m * n) // r))
+        if complex_:
+            fold_a = xp.conj(fold_a)
+        small = fold_a @ xp.matrix_transpose(fold_b)  # (..., r, r)
+        flat = xp.reshape(small, (*tuple(small.shape[:-2]), r * r))
+        total = xp.sum(flat[..., :: r + 1], axis=-1)[..., None, None]  # the trace
     return xp.real(total) if xp.isdtype(total.dtype, "complex floating") else total
 
 
@@ -262,23 +358,112 @@ def polargrad_direction_parts(
     """
     if buf is not None and grad.dtype != buf.dtype:
         grad = xp.astype(grad, buf.dtype)
-    factor = _shape_scale(rule, tuple(grad.shape)) * rule.scale_factor
     if rule.polar_first:
-        u = _orthogonalize(rule, grad)
+        u, scale, constant = direction_factor(xp, rule, grad)
         if buf is not None:
             look, buf = _momentum(rule, buf, u, count)
         else:
             look = u
-        if rule.scale == "nuclear":  # ⟨G, U⟩ of this step's gradient scales the average
-            look = look * _inner(xp, grad, u)
-        return look, factor, buf
+        if scale is not None:  # ⟨G, U⟩ of this step's gradient scales the average
+            look = look * scale
+        return look, constant, buf
     look = grad
     if buf is not None:
         look, buf = _momentum(rule, buf, grad, count)
-    u = _orthogonalize(rule, look)
-    if rule.scale == "nuclear":
-        u = u * _inner(xp, look, u)
-    return u, factor, buf
+    u, scale, constant = direction_factor(xp, rule, look)
+    if scale is not None:
+        u = u * scale
+    return u, constant, buf
+
+
+def _form(xp: ModuleType, rule: PolarGradRule, a: Any) -> Any:
+    """``W(A)`` of ``rule.form`` for a batch of matrices ``a`` (..., m, n)."""
+    if rule.form == "polar":
+        return _orthogonalize(rule, a)
+    eps = rule.form_eps  # a number, or a 0-d array (optax.inject_hyperparams)
+    if rule.form == "rownorm":
+        norms = xp.linalg.vector_norm(a, axis=-1, keepdims=True)
+        return a / (norms + eps)
+    right = rule.form == "polar_right"
+    gram = conj_transpose(xp, a) @ a if right else a @ conj_transpose(xp, a)
+    if isinstance(eps, (int, float)):
+        # ε after clamping the eigenvalues at 0: rounding makes the zero eigenvalues of a
+        # rank-deficient Gram matrix (a wide A for "polar_right") slightly negative, far
+        # beyond a small ε in float32, and (λ + ε)^(-1/2) would then be NaN
+        root = inv_root(gram, 2, eps=float(eps), check_finite=False)
+    else:  # a traced ε (optax.inject_hyperparams): added to the matrix instead
+        gram = gram + eps * eye_like(xp, gram, gram.shape[-1])
+        root = inv_root(gram, 2, check_finite=False)
+    return a @ root if right else root @ a  # A (AᴴA + εI)^{-1/2}, (AAᴴ + εI)^{-1/2} A
+
+
+def _spread(xp: ModuleType, like: Any, value: float) -> Any:
+    """``value`` as per-matrix values ``(..., 1, 1)`` of ``like``'s real dtype."""
+    one = like[..., :1, :1]
+    if xp.isdtype(one.dtype, "complex floating"):
+        one = xp.real(one)
+    return xp.zeros_like(one) + value
+
+
+def direction_constant(rule: PolarGradRule, shape: tuple[int, ...]) -> float:
+    """Return the data-free factor ``c`` of :func:`direction_factor` for ``shape``.
+
+    ``scale_factor`` times the shape scale of the blocks when they are all
+    alike (of the whole matrix without blocks); with blocks of unequal sizes
+    the shape scales are per block, in the array factor, and ``c`` is
+    ``scale_factor`` alone.
+    """
+    sizes = rule.block_sizes(tuple(shape))
+    if sizes is None:
+        return _shape_scale(rule, tuple(shape)) * rule.scale_factor
+    if len(set(sizes)) > 1:
+        return rule.scale_factor
+    m, n = shape[-2], shape[-1]
+    block = (sizes[0], n) if rule.layout == "out_in" else (m, sizes[0])
+    return _shape_scale(rule, block) * rule.scale_factor
+
+
+def direction_factor(xp: ModuleType, rule: PolarGradRule, a: Any) -> tuple[Any, Any | None, Any]:
+    """Return ``(W, s, c)``: the map of ``rule.form`` per block and its scales.
+
+    Parameters
+    ----------
+    xp : namespace
+    rule : PolarGradRule
+    a : array, shape (..., m, n)
+        Matrices (the momentum, or the gradient polar first).
+
+    Returns
+    -------
+    W : array, shape (..., m, n)
+        ``W(A)`` of each block (of each matrix without blocks).
+    s : array or None
+        The data-dependent scale, broadcastable to ``W``: ``⟨A_b, W_b⟩`` per
+        block ``b`` with ``scale="nuclear"`` (shape ``(..., 1, 1)`` without
+        blocks, ``(..., m, 1)``/``(..., 1, n)`` with blocks along the rows or
+        the columns), times the per-block shape scale when block sizes differ;
+        None when there is none.
+    c : float
+        :func:`direction_constant`; the direction is ``c·s·W``.
+    """
+    sizes = rule.block_sizes(tuple(a.shape))
+    constant = direction_constant(rule, tuple(a.shape))
+    nuclear = rule.scale == "nuclear"
+    if sizes is None:
+        w = _form(xp, rule, a)
+        return w, (_inner(xp, a, w) if nuclear else None), constant
+    uneven = len(set(sizes)) > 1 and rule.scale in ("shape", "rms")
+
+    def per_block(block: Any) -> tuple[Any, ...]:
+        w = _form(xp, rule, block)
+        scale = _inner(xp, block, w) if nuclear else None
+        if uneven:
+            shape = _shape_scale(rule, tuple(block.shape))
+            scale = _spread(xp, w, shape) if scale is None else scale * shape
+        return (w,) if scale is None else (w, scale)
+
+    out = map_blocks(xp, per_block, [a], sizes, rule.layout == "out_in")
+    return out[0], (out[1] if len(out) > 1 else None), constant
 
 
 def apply_update(param: Any, direction: Any, lr: Any, weight_decay: Any) -> Any:

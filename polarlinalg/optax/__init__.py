@@ -27,6 +27,10 @@ Layout: flax and optax store a dense kernel as ``(fan_in, fan_out)``, so the
 ``"shape"`` scale here defaults to ``layout="in_out"``
 (``√max(1, n/m)`` for an ``m × n`` kernel), the transpose of the PyTorch
 convention.
+
+:func:`labels` labels a parameter pytree by path (embeddings, head, hidden
+matrices, vectors) for ``optax.partition`` or the ``rules`` above;
+:func:`qk_clip` is QK-Clip (MuonClip) on attention kernels, as a pure function.
 """
 
 from polarlinalg.optax._adapter import (
@@ -35,7 +39,9 @@ from polarlinalg.optax._adapter import (
     apply_rule_step,
     scale_by_rule,
 )
+from polarlinalg.optax._labels import labels
 from polarlinalg.optax._polar import (
+    MatrixBlocks,
     ScaleByPolarGradState,
     muon,
     normuon,
@@ -43,16 +49,22 @@ from polarlinalg.optax._polar import (
     scale_by_normuon,
     scale_by_polargrad,
 )
+from polarlinalg.optax._qk_clip import QKClipResult, QKClipScales, qk_clip
 from polarlinalg.optax._shampoo import scale_by_shampoo, scale_by_soap, shampoo, soap
 
 __all__ = [
     "ApplyRuleStepState",
+    "MatrixBlocks",
+    "QKClipResult",
+    "QKClipScales",
     "ScaleByPolarGradState",
     "ScaleByRuleState",
     "apply_rule_step",
+    "labels",
     "muon",
     "normuon",
     "polargrad",
+    "qk_clip",
     "scale_by_normuon",
     "scale_by_polargrad",
     "scale_by_rule",

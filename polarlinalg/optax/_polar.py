@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -15,7 +16,9 @@ import optax
 from polarlinalg._coefficients import COEFFICIENTS
 from polarlinalg._distributed import jax_layout
 from polarlinalg._rules import PolarGradRule, as_matrices, polargrad_direction
+from polarlinalg._rules._blocks import block_sizes, check_heads, check_split
 from polarlinalg._rules.hyperparams import (
+    ONE_SIDED_RULES,
     check_compute_dtype,
     check_flag,
     check_lr,
@@ -31,6 +34,7 @@ from polarlinalg.optax._common import labels as _labels
 from polarlinalg.optax._common import static_int as _static_int
 
 __all__ = [
+    "MatrixBlocks",
     "ScaleByPolarGradState",
     "muon",
     "normuon",
@@ -47,14 +51,94 @@ class ScaleByPolarGradState(NamedTuple):
     mu: Any
 
 
-def _is_matrix(x: Any) -> bool:
-    return getattr(x, "ndim", 0) >= 2
+class MatrixBlocks(NamedTuple):
+    """How one leaf is cut into blocks, each its own matrix (fused QKV, gate/up, heads).
+
+    In the style of ``optax.contrib.MuonDimensionNumbers``: pass one for every
+    matrix leaf, a pytree of them (a prefix of the params; ``None`` for a leaf
+    that is one matrix) or a function of the params returning such a tree,
+    as ``matrix_blocks=`` of :func:`scale_by_polargrad`, :func:`polargrad`
+    or :func:`muon`.  Blocks are cut along the output axis, the *last* axis of
+    a flax kernel ``(in, out)`` (``layout="in_out"``, the default here; the
+    rows with ``"out_in"``).
+
+    Attributes
+    ----------
+    split : tuple of int, optional
+        Block sizes along the output axis, summing to it (``(d, d, d)`` for a
+        fused QKV kernel ``(d, 3d)``).
+    heads : int, optional
+        Cut the output axis (or each ``split`` block) into ``heads`` equal
+        blocks.
+    """
+
+    split: tuple[int, ...] | None = None
+    heads: int | None = None
 
 
-def _polargrad_update(
-    rule_of: Callable[[Any], PolarGradRule], g: Any, buf: Any, count: Any
-) -> tuple[Any, Any]:
-    rule = rule_of(g)
+BlocksOrFn = MatrixBlocks | Any | Callable[[Any], Any] | None
+
+
+class _Held:
+    """A per-leaf value kept out of pytree flattening."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def _is_spec(x: Any) -> bool:
+    return x is None or isinstance(x, (MatrixBlocks, optax.MaskedNode))
+
+
+def _check_blocks(spec: Any) -> MatrixBlocks | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, MatrixBlocks):
+        raise TypeError(f"matrix_blocks leaves must be MatrixBlocks or None; got {spec!r}")
+    return MatrixBlocks(check_split(spec.split), check_heads(spec.heads))
+
+
+def _leaf_blocks(blocks: BlocksOrFn, tree: Any) -> list[MatrixBlocks | None]:
+    """Return the :class:`MatrixBlocks` (or None) of every leaf of ``tree``, in leaf order."""
+    leaves, treedef = jax.tree.flatten(tree)
+    spec = blocks(tree) if callable(blocks) and not isinstance(blocks, MatrixBlocks) else blocks
+    if spec is None or isinstance(spec, MatrixBlocks):
+        return [_check_blocks(spec)] * len(leaves)
+    try:
+        held = jax.tree.map(
+            lambda b, sub: jax.tree.map(lambda _: _Held(b), sub), spec, tree, is_leaf=_is_spec
+        )
+        out = [h.value for h in treedef.flatten_up_to(held)]
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            "matrix_blocks must be MatrixBlocks, None, or a pytree of them that is a prefix of "
+            f"the params (or a function returning one): {exc}"
+        ) from None
+    return [_check_blocks(b) for b in out]
+
+
+def _in_order(rules: list[PolarGradRule]) -> Callable[[Any], PolarGradRule]:
+    """Return ``rule_of(leaf)`` giving ``rules`` in turn, cyclically.
+
+    :func:`polarlinalg._distributed.jax_layout.layout_update` asks once per
+    leaf, in leaf order (possibly on tracers of ``jax.sharding.auto_axes``,
+    which have no identity to look up).
+    """
+    if all(r is rules[0] for r in rules):
+        return lambda g: rules[0]
+    calls = [0]
+
+    def rule_of(g: Any) -> PolarGradRule:
+        rule = rules[calls[0] % len(rules)]
+        calls[0] += 1
+        return rule
+
+    return rule_of
+
+
+def _polargrad_update(rule: PolarGradRule, g: Any, buf: Any, count: Any) -> tuple[Any, Any]:
     grad = as_matrices(g, rule.flatten)
     if buf is not None:
         buf = jnp.reshape(buf, grad.shape)
@@ -64,15 +148,29 @@ def _polargrad_update(
 
 
 def _transformation(
-    rule_of: Callable[[Any], PolarGradRule], mu_dtype: Any, has_buffer: bool
+    rule_of: Callable[[Any, MatrixBlocks | None], PolarGradRule],
+    mu_dtype: Any,
+    has_buffer: bool,
+    blocks: BlocksOrFn = None,
 ) -> optax.GradientTransformation:
+    """Return the matrix rule as a transformation; ``rule_of(leaf, blocks)`` is a leaf's rule."""
+
+    def rules(tree: Any) -> list[PolarGradRule]:
+        leaves = jax.tree.leaves(tree)
+        return [rule_of(g, b) for g, b in zip(leaves, _leaf_blocks(blocks, tree), strict=True)]
+
     def init_fn(params: Any) -> ScaleByPolarGradState:
-        for leaf in jax.tree.leaves(params):
-            if not _is_matrix(leaf):
+        named = jax.tree_util.tree_flatten_with_path(params)[0]
+        for (path, leaf), rule in zip(named, rules(params), strict=True):
+            if getattr(leaf, "ndim", 0) < 2:
                 raise ValueError(
                     f"the matrix rule needs leaves with at least 2 dimensions; got shape "
                     f"{tuple(leaf.shape)} (polargrad() sends such leaves to AdamW)"
                 )
+            try:
+                rule.block_sizes(tuple(as_matrices(leaf, rule.flatten).shape))
+            except ValueError as exc:
+                raise ValueError(f"leaf {jax.tree_util.keystr(path)}: {exc}") from None
         mu = None
         if has_buffer:
             # zeros_like: the buffer of a sharded parameter is sharded like it
@@ -84,23 +182,21 @@ def _transformation(
     ) -> tuple[Any, ScaleByPolarGradState]:
         del params
         count = optax.safe_increment(state.count)
+        leaves, treedef = jax.tree.flatten(updates)
+        bufs = None if state.mu is None else treedef.flatten_up_to(state.mu)
+        leaf_rules = rules(updates)
         mesh = jax_layout.active_mesh()
         if mesh is not None:  # under jax.set_mesh: whole matrices per device
-            leaves, treedef = jax.tree.flatten(updates)
-            bufs = None if state.mu is None else treedef.flatten_up_to(state.mu)
-            new, bufs = jax_layout.layout_update(rule_of, leaves, bufs, count, mesh)
-            mu = None if bufs is None else treedef.unflatten(bufs)
-            return treedef.unflatten(new), ScaleByPolarGradState(count=count, mu=mu)
-        if state.mu is None:
-            new = jax.tree.map(lambda g: _polargrad_update(rule_of, g, None, count)[0], updates)
-            return new, ScaleByPolarGradState(count=count, mu=None)
-        pairs = jax.tree.map(
-            lambda g, m: _polargrad_update(rule_of, g, m, count), updates, state.mu
-        )
-        is_pair = lambda x: isinstance(x, tuple) and len(x) == 2  # noqa: E731
-        new = jax.tree.map(lambda pair: pair[0], pairs, is_leaf=is_pair)
-        mu = jax.tree.map(lambda pair: pair[1], pairs, is_leaf=is_pair)
-        return new, ScaleByPolarGradState(count=count, mu=mu)
+            new, bufs = jax_layout.layout_update(_in_order(leaf_rules), leaves, bufs, count, mesh)
+        else:
+            new = []
+            for i, (g, rule) in enumerate(zip(leaves, leaf_rules, strict=True)):
+                d, b = _polargrad_update(rule, g, None if bufs is None else bufs[i], count)
+                new.append(d)
+                if bufs is not None:
+                    bufs[i] = b
+        mu = None if bufs is None else treedef.unflatten(bufs)
+        return treedef.unflatten(new), ScaleByPolarGradState(count=count, mu=mu)
 
     return optax.GradientTransformation(init_fn, update_fn)
 
@@ -121,6 +217,10 @@ def scale_by_polargrad(
     mu_dtype: Any = None,
     check_finite: bool = True,
     method_options: Mapping[str, Any] | None = None,
+    *,
+    form: str = "polar",
+    form_eps: float = 1e-8,
+    matrix_blocks: BlocksOrFn = None,
 ) -> optax.GradientTransformation:
     r"""Scale every leaf by the matrix rule of PolarGrad (Lau, Long, Su, arXiv:2505.21799).
 
@@ -147,6 +247,15 @@ def scale_by_polargrad(
         Outside ``jax.jit``, raise ValueError naming the leaf when a gradient
         holds NaN or infinity (nothing is computed).  Under ``jax.jit`` values
         cannot be read: NaN then propagates, as with False.
+    form : {"polar", "rownorm", "polar_right", "polar_left"}, default "polar"
+        The polar factor, or a row-normalised or one-sided update for
+        embeddings and LM heads (Lau & Su, arXiv:2605.18106; see
+        :class:`polarlinalg.torch.PolarGrad`'s ``rule``), on the leaf as stored.
+    form_eps : float, default 1e-8
+        ``ε`` of the non-polar forms.
+    matrix_blocks : MatrixBlocks, pytree or callable, optional
+        Fused weights and per-head matrices (see :class:`MatrixBlocks`): each
+        block is orthogonalised and scaled on its own.
     """
     steps = _static_int("steps", steps)
     options = dict(method_options or {})
@@ -168,8 +277,28 @@ def scale_by_polargrad(
         compute_dtype=compute_dtype,
         check_finite=False,  # checked up front, naming the leaf
         method_options=options,
+        form=form,
+        form_eps=form_eps,
     )
-    return _finite_checked(_transformation(lambda g: rule, mu_dtype, rule.has_buffer), check_finite)
+    if isinstance(matrix_blocks, MatrixBlocks):
+        _check_blocks(matrix_blocks)
+    tx = _transformation(_with_blocks(rule), mu_dtype, rule.has_buffer, matrix_blocks)
+    return _finite_checked(tx, check_finite)
+
+
+def _with_blocks(rule: PolarGradRule) -> Callable[[Any, MatrixBlocks | None], PolarGradRule]:
+    """Return ``rule_of(leaf, blocks)``: ``rule`` with the leaf's blocks (built once each)."""
+    built: dict[MatrixBlocks, PolarGradRule] = {}
+
+    def rule_of(g: Any, blocks: MatrixBlocks | None) -> PolarGradRule:
+        del g
+        if blocks is None:
+            return rule
+        if blocks not in built:
+            built[blocks] = dataclasses.replace(rule, split=blocks.split, heads=blocks.heads)
+        return built[blocks]
+
+    return rule_of
 
 
 def polargrad(
@@ -195,6 +324,9 @@ def polargrad(
     adamw_weight_decay: float = 0.0,
     check_finite: bool = True,
     method_options: Mapping[str, Any] | None = None,
+    *,
+    form_eps: float = 1e-8,
+    matrix_blocks: BlocksOrFn = None,
 ) -> optax.GradientTransformation:
     r"""PolarGrad / PolarSGD / PolarGradM, with AdamW for non-matrix leaves.
 
@@ -215,7 +347,14 @@ def polargrad(
     rules : pytree or callable, optional
         Labels ``"polargrad"``/``"adamw"`` per leaf (or a function of the
         params returning them), as ``optax.partition``'s ``param_labels``;
-        default: leaves with ≥ 2 dimensions to ``"polargrad"``.
+        default: leaves with ≥ 2 dimensions to ``"polargrad"``.  The labels
+        ``"rownorm"``, ``"polar_right"`` and ``"polar_left"`` send a leaf to
+        the matrix rule with that ``form`` (embeddings, LM heads).
+    form_eps : float, default 1e-8
+        ``ε`` of those forms.
+    matrix_blocks : MatrixBlocks, pytree or callable, optional
+        Fused weights and per-head matrices (:class:`MatrixBlocks`), for the
+        leaves of every matrix label.
     adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay
         AdamW for the other leaves (``adamw_lr`` defaults to ``learning_rate``).
     mu_dtype : dtype, optional
@@ -224,7 +363,9 @@ def polargrad(
         Outside ``jax.jit``, raise ValueError naming the leaf when the
         gradient of any leaf (either rule) holds NaN or infinity.  Under
         ``jax.jit`` NaN propagates.
-    Others
+    momentum, polar_first, nesterov, method, steps, coefficients, compute_dtype
+        As in :func:`scale_by_polargrad`.
+    scale, scale_factor, layout, flatten, method_options
         As in :func:`scale_by_polargrad`.
 
     Examples
@@ -242,26 +383,32 @@ def polargrad(
     check_weight_decay(adamw_weight_decay, "adamw_weight_decay")
     b1, b2 = check_pair("adamw_betas", adamw_betas)
     check_flag("check_finite", check_finite)
-    matrix = optax.chain(
-        scale_by_polargrad(
-            momentum=momentum,
-            polar_first=polar_first,
-            nesterov=nesterov,
-            method=method,
-            steps=steps,
-            coefficients=coefficients,
-            compute_dtype=compute_dtype,
-            scale=scale,
-            scale_factor=scale_factor,
-            layout=layout,
-            flatten=flatten,
-            mu_dtype=mu_dtype,
-            check_finite=False,  # every leaf is checked below, before the partition
-            method_options=method_options,
-        ),
-        optax.add_decayed_weights(weight_decay, weight_decay_mask),
-        optax.scale_by_learning_rate(learning_rate),
-    )
+
+    def matrix(form: str) -> optax.GradientTransformation:
+        return optax.chain(
+            scale_by_polargrad(
+                momentum=momentum,
+                polar_first=polar_first,
+                nesterov=nesterov,
+                method=method,
+                steps=steps,
+                coefficients=coefficients,
+                compute_dtype=compute_dtype,
+                scale=scale,
+                scale_factor=scale_factor,
+                layout=layout,
+                flatten=flatten,
+                mu_dtype=mu_dtype,
+                check_finite=False,  # every leaf is checked below, before the partition
+                method_options=method_options,
+                form=form,
+                form_eps=form_eps,
+                matrix_blocks=matrix_blocks,
+            ),
+            optax.add_decayed_weights(weight_decay, weight_decay_mask),
+            optax.scale_by_learning_rate(learning_rate),
+        )
+
     other = optax.adamw(
         learning_rate=learning_rate if adamw_lr is None else adamw_lr,
         b1=b1,
@@ -270,9 +417,9 @@ def polargrad(
         weight_decay=adamw_weight_decay,
         mu_dtype=mu_dtype,
     )
-    both = optax.partition(
-        {"polargrad": matrix, "adamw": other}, _labels(rules, "polargrad", "adamw")
-    )
+    transforms = {"polargrad": matrix("polar"), "adamw": other}
+    transforms.update({name: matrix(name) for name in ONE_SIDED_RULES})
+    both = optax.partition(transforms, _labels(rules, "polargrad", "adamw"))
     return _finite_checked(both, check_finite)
 
 
@@ -324,6 +471,7 @@ def muon(
     adam_weight_decay: float = 0.0,
     adam_learning_rate: optax.ScalarOrSchedule | None = None,
     consistent_rms: float | None = None,
+    matrix_blocks: BlocksOrFn = None,
 ) -> optax.GradientTransformation:
     r"""Muon with ``optax.contrib.muon``'s arguments and updates, and any polar method.
 
@@ -343,6 +491,10 @@ def muon(
     default).  ``method`` picks any polar method (``"qdwh"`` gives an exact
     polar factor), ``coefficients`` any schedule of
     :data:`polarlinalg.COEFFICIENTS` or rows (replacing ``ns_coeffs``).
+    ``matrix_blocks`` (:class:`MatrixBlocks`, cut along the last axis of the
+    kernels) orthogonalises each block of a fused kernel on its own, with the
+    block's shape factor; blocks of unequal sizes cannot be combined with
+    ``adaptive=True`` (ValueError).
     """
     check_lr(learning_rate, "learning_rate")
     check_compute_dtype(compute_dtype, method, jnp)
@@ -350,10 +502,24 @@ def muon(
     floor = float(eps) if isinstance(eps, numbers.Real) else None  # a traced eps: no floor
     steps, coefficients, options = muon_polar_settings(method, coefficients, rows, steps, floor)
 
-    def rule_of(g: Any) -> PolarGradRule:
+    def rule_of(g: Any, blocks: MatrixBlocks | None = None) -> PolarGradRule:
         m, n = g.shape[-2], g.shape[-1]  # (fan_in, fan_out)
-        if consistent_rms is None:
-            factor: Any = math.sqrt(max(1.0, n / m))
+        split, heads = (None, None) if blocks is None else blocks
+        sizes = block_sizes(tuple(g.shape), split, heads, -1)
+        scale = "nuclear" if adaptive else "none"
+        if sizes is not None and len(set(sizes)) == 1:
+            n = sizes[0]  # every block is (fan_in, n): its own shape factor
+        elif sizes is not None:  # unequal blocks: the rule's per-block shape scales
+            if adaptive:
+                raise ValueError(
+                    f"muon(adaptive=True) with blocks of unequal sizes {sizes} (leaf of shape "
+                    f"{tuple(g.shape)}) is not supported; use equal blocks or adaptive=False"
+                )
+            scale = "shape" if consistent_rms is None else "rms"
+        if scale in ("shape", "rms"):
+            factor: Any = 1.0 if consistent_rms is None else consistent_rms / 0.2
+        elif consistent_rms is None:
+            factor = math.sqrt(max(1.0, n / m))
         else:
             factor = math.sqrt(max(m, n)) * consistent_rms
         return PolarGradRule(
@@ -363,16 +529,21 @@ def muon(
             method=method,
             steps=steps,
             coefficients=coefficients,
-            scale="nuclear" if adaptive else "none",
+            scale=scale,
             scale_factor=factor,
+            layout="in_out",
             compute_dtype=compute_dtype,
             check_finite=False,
             method_options=options,
+            split=split,
+            heads=heads,
         )
 
     rule_of(jnp.zeros((1, 1)))  # validates the configuration now
+    if isinstance(matrix_blocks, MatrixBlocks):
+        _check_blocks(matrix_blocks)
     matrix = optax.chain(
-        _transformation(rule_of, mu_dtype, True),
+        _transformation(rule_of, mu_dtype, True, matrix_blocks),
         optax.add_decayed_weights(weight_decay, weight_decay_mask),
         optax.scale_by_learning_rate(learning_rate),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -18,8 +19,14 @@ from polarlinalg._rules import (
     choose_rule,
     polargrad_direction,
 )
+from polarlinalg._rules._blocks import check_heads, check_split
 from polarlinalg._rules.finite import first_non_finite, non_finite_error
-from polarlinalg._rules.hyperparams import check_compute_dtype, check_flag, check_pair
+from polarlinalg._rules.hyperparams import (
+    check_compute_dtype,
+    check_flag,
+    check_pair,
+    form_of_rule,
+)
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
 
 __all__ = ["AdamWSlot", "MatrixSlot", "Muon", "OptimizerState", "PolarGrad"]
@@ -28,6 +35,9 @@ Array = Any
 Params = Mapping[Any, Array] | Sequence[Array]
 LearningRate = float | Callable[[int], float]
 Rules = str | Mapping[Any, str] | Sequence[str] | Callable[[Any, Array], str] | None
+PerParam = Any
+"""A value for every matrix parameter, a dict ``{key: value}`` (missing keys: None) or a
+callable ``(key, array) -> value``."""
 
 
 class MatrixSlot(NamedTuple):
@@ -107,7 +117,20 @@ class PolarGrad:
         Rule per parameter: ``"auto"`` (default: ≥ 2-D to the matrix rule),
         ``"polargrad"`` or ``"adamw"``; a container like the parameters, or
         ``rules(key, array) -> str``.  Use it to send embeddings or heads to
-        either rule.
+        either rule, or to a one-sided rule (Lau & Su, arXiv:2605.18106):
+        ``"rownorm"`` (RowNormM), ``"polar_right"`` or ``"polar_left"``, the
+        matrix rule with that form (see :class:`polarlinalg.torch.PolarGrad`).
+    split : tuple of int, dict or callable, optional
+        Fused weights: block sizes along the output dimension (rows with
+        ``layout="out_in"``, columns with ``"in_out"``), each block
+        orthogonalised and scaled on its own; one tuple for every matrix
+        parameter, ``{key: tuple}`` or ``split(key, array) -> tuple or None``.
+        A parameter it does not fit raises ValueError naming it (at ``init``).
+    heads : int, dict or callable, optional
+        Per-head blocks (``(H·d, n)`` as ``H`` matrices ``(d, n)``, within
+        each ``split`` block); given as ``split``.
+    form_eps : float, default 1e-8
+        ``ε`` of the one-sided rules.
     adamw_lr : float or callable, optional
         Learning rate of the AdamW rule (default ``lr``).
     adamw_betas : (float, float), default (0.9, 0.999)
@@ -159,6 +182,9 @@ class PolarGrad:
         layout: str = "out_in",
         flatten: bool = False,
         rules: Rules = None,
+        split: PerParam = None,
+        heads: PerParam = None,
+        form_eps: float = 1e-8,
         adamw_lr: LearningRate | None = None,
         adamw_betas: tuple[float, float] = (0.9, 0.999),
         adamw_eps: float = 1e-8,
@@ -180,11 +206,22 @@ class PolarGrad:
             compute_dtype=compute_dtype,
             check_finite=False,  # step checks every gradient first
             method_options=dict(method_options or {}),
+            form_eps=form_eps,
         )
         self._setup(
             lr, weight_decay, rule, rules, adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay
         )
+        self._set_blocks(split, heads)
         self.check_finite = check_flag("check_finite", check_finite)
+
+    def _set_blocks(self, split: PerParam, heads: PerParam) -> None:
+        """Keep ``split``/``heads`` (checked now unless given per parameter)."""
+        if not (split is None or isinstance(split, Mapping) or callable(split)):
+            check_split(split)
+        if not (heads is None or isinstance(heads, Mapping) or callable(heads)):
+            check_heads(heads)
+        self.split, self.heads = split, heads
+        self._rules: dict[Any, PolarGradRule] = {}
 
     def _setup(
         self,
@@ -212,6 +249,8 @@ class PolarGrad:
         b1, b2 = check_pair("adamw_betas", adamw_betas)
         self.adamw = AdamWRule(b1=b1, b2=b2, eps=adamw_eps)
         self.adamw_weight_decay = adamw_weight_decay
+        self.split = self.heads = None
+        self._rules = {}
         self.check_finite = False  # Muon does not check; PolarGrad sets its own after this
 
     # -- which rule ------------------------------------------------------------------------
@@ -231,6 +270,30 @@ class PolarGrad:
 
     def _rule_of(self, key: Any, x: Array) -> str:
         return choose_rule(self._choice(key, x), x.ndim, name=f"parameter {key!r}")
+
+    @staticmethod
+    def _per_param(value: PerParam, key: Any, x: Array) -> Any:
+        if isinstance(value, Mapping):
+            return value.get(key)
+        if callable(value):
+            return value(key, x)
+        return value
+
+    def _param_rule(self, key: Any, x: Array) -> PolarGradRule:
+        """Return the matrix rule of parameter ``key``: its form and blocks on :attr:`rule`."""
+        form = form_of_rule(self._choice(key, x))
+        split = self._per_param(self.split, key, x)
+        heads = self._per_param(self.heads, key, x)
+        if form == "polar" and split is None and heads is None:
+            return self.rule
+        try:
+            split, heads = check_split(split), check_heads(heads)
+        except ValueError as exc:
+            raise ValueError(f"parameter {key!r}: {exc}") from None
+        cache = (form, split, heads)
+        if cache not in self._rules:
+            self._rules[cache] = dataclasses.replace(self.rule, form=form, split=split, heads=heads)
+        return self._rules[cache]
 
     # -- the optimizer ------------------------------------------------------------------------
 
@@ -290,6 +353,9 @@ class PolarGrad:
             g, slot = grad_items[key], slot_items[key]
             if g is None:
                 new_params[key], new_slots[key] = x, slot
+            elif isinstance(slot, MatrixSlot):
+                rule = self._param_rule(key, x)
+                new_params[key], new_slots[key] = self._polar_step(rule, x, g, slot, lr, count)
             elif isinstance(slot, self._slot_type):
                 new_params[key], new_slots[key] = self._matrix_step(x, g, slot, lr, count)
             elif isinstance(slot, AdamWSlot):
@@ -307,15 +373,25 @@ class PolarGrad:
         xp = array_namespace(x)
         check_compute_dtype(self.rule.compute_dtype, self.rule.method, xp)
         view = as_matrices(x, self.rule.flatten)
+        rule = self._param_rule(key, x)
+        try:
+            rule.block_sizes(tuple(view.shape))
+        except ValueError as exc:
+            raise ValueError(f"parameter {key!r}: {exc}") from None
         buf = xp.zeros(view.shape, dtype=state_dtype(xp, x.dtype), device=device(x))
         return MatrixSlot(buf if self.rule.has_buffer else None)
 
     def _matrix_step(
         self, x: Array, g: Array, slot: MatrixSlot, lr: Any, count: int
     ) -> tuple[Array, MatrixSlot]:
+        return self._polar_step(self.rule, x, g, slot, lr, count)
+
+    def _polar_step(
+        self, rule: PolarGradRule, x: Array, g: Array, slot: MatrixSlot, lr: Any, count: int
+    ) -> tuple[Array, MatrixSlot]:
         xp = array_namespace(x, g)
-        grad = as_matrices(g, self.rule.flatten)
-        direction, buf = polargrad_direction(xp, self.rule, grad, slot.momentum, count)
+        grad = as_matrices(g, rule.flatten)
+        direction, buf = polargrad_direction(xp, rule, grad, slot.momentum, count)
         direction = xp.reshape(direction, x.shape)
         return apply_update(x, direction, lr, self.weight_decay), MatrixSlot(buf)
 
@@ -337,7 +413,9 @@ class Muon(PolarGrad):
     ``torch.optim.Muon`` it computes in the parameters' dtype by default
     (pass ``compute_dtype="bfloat16"`` where the namespace has it), accepts
     any ``method``/``coefficients``, and sends parameters with fewer than two
-    dimensions to AdamW (``rules`` as in :class:`PolarGrad`).
+    dimensions to AdamW (``rules`` as in :class:`PolarGrad`, one-sided rules
+    included).  ``split``, ``heads`` and ``form_eps`` as in :class:`PolarGrad`
+    (the shape factor is then per block).
     """
 
     def __init__(
@@ -355,6 +433,9 @@ class Muon(PolarGrad):
         coefficients: Any = None,
         compute_dtype: Any = None,
         rules: Rules = None,
+        split: PerParam = None,
+        heads: PerParam = None,
+        form_eps: float = 1e-8,
         adamw_lr: LearningRate | None = None,
         adamw_betas: tuple[float, float] = (0.9, 0.999),
         adamw_eps: float = 1e-8,
@@ -370,7 +451,9 @@ class Muon(PolarGrad):
             method=method,
             coefficients=coefficients,
             compute_dtype=compute_dtype,
+            form_eps=form_eps,
         )
         self._setup(
             lr, weight_decay, rule, rules, adamw_lr, adamw_betas, adamw_eps, adamw_weight_decay
         )
+        self._set_blocks(split, heads)

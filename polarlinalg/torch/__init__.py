@@ -31,10 +31,26 @@ replicas) are orthogonalised by their owner and all-gathered.  Results equal
 the single-process optimizer's.  A param group with ``"distributed": False``
 keeps its plain parameters on the single-process path (every rank computes
 everything, no collective).  See ``docs/distributed.md``.
+
+:func:`param_groups` routes a whole model (embeddings, head, hidden matrices,
+vectors) into param groups by rule; :func:`qk_clip_` is QK-Clip (MuonClip) on
+attention weights, in place.  See ``docs/optimizers.md``.
 """
 
 from polarlinalg.torch._adapter import RuleOptimizer
 from polarlinalg.torch._polar import Muon, NorMuon, PolarGrad
+from polarlinalg.torch._qk_clip import QKClipScales, qk_clip_
+from polarlinalg.torch._routing import param_groups
 from polarlinalg.torch._shampoo import SOAP, Shampoo
 
-__all__ = ["SOAP", "Muon", "NorMuon", "PolarGrad", "RuleOptimizer", "Shampoo"]
+__all__ = [
+    "SOAP",
+    "Muon",
+    "NorMuon",
+    "PolarGrad",
+    "QKClipScales",
+    "RuleOptimizer",
+    "Shampoo",
+    "param_groups",
+    "qk_clip_",
+]

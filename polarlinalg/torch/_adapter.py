@@ -20,7 +20,13 @@ import torch
 
 from polarlinalg._rules._base import MatrixRule
 from polarlinalg._rules.hyperparams import check_choice, check_flag, check_weight_decay
-from polarlinalg.torch._base import _adamw_rule, _check_lr, _MatrixOptimizer, _xp
+from polarlinalg.torch._base import (
+    _adamw_rule,
+    _check_lr,
+    _distributed,
+    _MatrixOptimizer,
+    _xp,
+)
 
 __all__ = ["RuleOptimizer", "defaults_of"]
 
@@ -95,26 +101,66 @@ class RuleOptimizer(_MatrixOptimizer):
         state = self.state[p]
         xp = _xp(grad)
         fields = rule.state_type._fields
-        if fields[0] not in state:
-            for key, value in zip(fields, rule.init(xp, grad), strict=True):
-                state[key] = value
+        _init_rule_state(state, rule, grad)
         current = rule.state_type(*(state[key] for key in fields))
         direction, new = rule.update(xp, grad, current, count)
         for key, value in zip(fields, new, strict=True):
-            state[key] = value
+            state[key] = _store(state[key], value)
         return direction
 
-    # Under torch.compile the rule step runs eagerly: its branch on the step count
-    # (amortized roots and bases) breaks the graph, and TorchDynamo 2.13 replayed the
-    # count's in-place increment around that break (steps counted twice, states
-    # mixed up).  The model's forward and backward and the AdamW step stay compiled.
+    def _init_matrix_state(self, p: torch.Tensor, rule: Any, bufs: list[torch.Tensor]) -> None:
+        """Create the step count and rule state of matrix ``p`` if missing (``bufs`` unused).
+
+        Across processes only the owner of a matrix holds its rule state, so
+        there it is created on the first step instead (:meth:`_direction`).
+        """
+        if _distributed() is not None:
+            return
+        state = self.state[p]
+        if "step" not in state:
+            state["step"] = torch.tensor(0.0, dtype=torch.float32)
+        _init_rule_state(state, rule, p.grad)
+
+    # Under torch.compile the rule step runs eagerly, once per step for every group (one
+    # graph break outside the loop over the groups, so the rest of the step is compiled
+    # once): its branch on the step count (amortized roots and bases) needs the count on
+    # the host, and TorchDynamo 2.13 replayed the count's in-place increment around such a
+    # break (steps counted twice, states mixed up).  The AdamW step stays compiled.
     @torch.compiler.disable
+    def _matrix_steps(self, jobs: list[tuple[Any, ...]]) -> None:
+        for group, rule, params, *_ in jobs:
+            self._matrix_step(group, rule, params)
+
     def _matrix_step(self, group: dict[str, Any], rule: Any, params: list[torch.Tensor]) -> None:
         lr, wd = _scalar(group["lr"]), group["weight_decay"]
         for p in params:
             count = self._count(p)
             direction = self._direction(rule, p, p.grad, count)
             p.add_(rule.increment(_xp(p), p, direction, lr, wd, count))
+
+
+def _init_rule_state(state: dict[str, Any], rule: Any, grad: torch.Tensor) -> None:
+    """Put ``rule.init`` (for a gradient like ``grad``) in ``state`` unless it is there."""
+    fields = rule.state_type._fields
+    if fields[0] not in state:
+        for key, value in zip(fields, rule.init(_xp(grad), grad), strict=True):
+            state[key] = value
+
+
+def _store(old: Any, new: Any) -> Any:
+    """Return the state value to keep: ``old`` with ``new`` copied in when they match.
+
+    Keeping the state tensors themselves (a tuple field element by element)
+    lets a compiled step that guards on them (``torch.compile`` of the
+    optimizer step guards on every state tensor) run without recompiling.
+    """
+    if torch.is_tensor(old) and torch.is_tensor(new):
+        if old.shape == new.shape and old.dtype == new.dtype and old.device == new.device:
+            return old if old is new else old.copy_(new)
+        return new
+    if isinstance(old, tuple) and isinstance(new, tuple) and len(old) == len(new):
+        return tuple(_store(o, n) for o, n in zip(old, new, strict=True))
+    return new
 
 
 def _scalar(lr: Any) -> Any:

@@ -2,20 +2,41 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
 from polarlinalg._methods import get_method
-from polarlinalg._rules import PolarGradRule
-from polarlinalg._rules.hyperparams import RULES, check_choice, check_flag, check_weight_decay
+from polarlinalg._rules import PolarGradRule, as_matrices
+from polarlinalg._rules.hyperparams import (
+    RULES,
+    check_choice,
+    check_flag,
+    check_weight_decay,
+    form_of_rule,
+)
 from polarlinalg._rules.muon import MUON_COEFFICIENTS, muon_rule
 from polarlinalg._rules.normuon import NorMuonRule
 from polarlinalg.torch._adapter import RuleOptimizer, defaults_of
 from polarlinalg.torch._base import ParamsT, _adamw_rule, _check_lr, _MatrixOptimizer
 
 __all__ = ["Muon", "NorMuon", "PolarGrad"]
+
+
+def _check_blocks(opt: _MatrixOptimizer, group: Mapping[str, Any], rule: PolarGradRule) -> Any:
+    """Return ``rule`` after checking its ``split``/``heads`` against the group's matrices.
+
+    Runs when the rule is built (``add_param_group``, or after a change of the
+    group's keys), so a weight they do not fit raises ValueError naming its
+    shape before any step.
+    """
+    if rule.blocked:
+        for p in group["params"]:
+            if opt._choose(group, p) == "polargrad":
+                rule.block_sizes(tuple(as_matrices(p, rule.flatten).shape))
+    return rule
 
 
 class PolarGrad(_MatrixOptimizer):
@@ -31,7 +52,7 @@ class PolarGrad(_MatrixOptimizer):
     ----------
     params : iterable of tensors or dicts
         Parameters or param groups; a group may override every keyword below
-        and set ``rule`` (``"auto"``, ``"polargrad"``, ``"adamw"``).
+        and set ``rule`` (see below), ``split`` and ``heads``.
     lr : float or Tensor
         ``γ``.  Note the scale: ``⟨M, U⟩`` grows with the gradient, so
         PolarGrad's learning rates are far smaller than Muon's on large
@@ -55,9 +76,30 @@ class PolarGrad(_MatrixOptimizer):
         weights are ``out × in``).
     flatten : bool, default False
         Conv weights as ``(out, -1)`` matrices instead of a batch of matrices.
-    rule : {"auto", "polargrad", "adamw"}, default "auto"
+    split : tuple of int, optional
+        Fused weights (QKV, gate/up): sizes of the blocks along the output
+        dimension (rows of an ``nn.Linear`` weight; columns with
+        ``layout="in_out"``), summing to it.  Each block is its own matrix:
+        its own polar factor, nuclear-norm and shape scale.  The momentum
+        stays per parameter.  Set it in the param group of the fused weights.
+    heads : int, optional
+        Per-head matrices: ``(H·d, n)`` becomes ``H`` blocks ``(d, n)``; with
+        ``split``, each split block is cut into ``heads`` blocks.
+    rule : str, default "auto"
+        ``"auto"`` (≥ 2-D to the matrix rule, others to AdamW),
+        ``"polargrad"``, ``"adamw"``, or a one-sided rule for embeddings and
+        LM heads (Lau & Su, arXiv:2605.18106): ``"rownorm"`` (RowNormM:
+        each row of the momentum divided by its norm plus ``form_eps``),
+        ``"polar_right"`` (``M(MᵀM + εI)^{−1/2}``) or ``"polar_left"``
+        (``(MMᵀ + εI)^{−1/2}M``); these keep the momentum and the ``scale``
+        of the matrix rule (``scale="none"`` for the authors' RowNormM).
+    form_eps : float, default 1e-8
+        ``ε`` of the one-sided rules.
     adamw_lr : float, optional
-        AdamW's learning rate (default ``lr``).
+        AdamW's learning rate while ``lr`` equals the group's ``reference_lr``
+        (its ``lr`` when added): a step uses ``adamw_lr · lr / reference_lr``,
+        so schedulers and manual changes of ``lr`` scale AdamW alike.  None
+        (default): ``lr`` itself.
     adamw_betas, adamw_eps, adamw_weight_decay
         AdamW's hyper-parameters.
     check_finite : bool, default True
@@ -93,6 +135,10 @@ class PolarGrad(_MatrixOptimizer):
 
     _rule_keys = (
         "momentum",
+        "split",
+        "heads",
+        "rule",
+        "form_eps",
         "polar_first",
         "nesterov",
         "method",
@@ -124,7 +170,10 @@ class PolarGrad(_MatrixOptimizer):
         scale_factor: float = 1.0,
         layout: str = "out_in",
         flatten: bool = False,
+        split: tuple[int, ...] | None = None,
+        heads: int | None = None,
         rule: str = "auto",
+        form_eps: float = 1e-8,
         adamw_lr: float | None = None,
         adamw_betas: tuple[float, float] = (0.9, 0.999),
         adamw_eps: float = 1e-8,
@@ -147,7 +196,10 @@ class PolarGrad(_MatrixOptimizer):
             "scale_factor": scale_factor,
             "layout": layout,
             "flatten": flatten,
+            "split": split,
+            "heads": heads,
             "rule": rule,
+            "form_eps": form_eps,
             "adamw_lr": adamw_lr,
             "adamw_betas": adamw_betas,
             "adamw_eps": adamw_eps,
@@ -159,7 +211,7 @@ class PolarGrad(_MatrixOptimizer):
         super().__init__(params, defaults)
 
     def _matrix_rule(self, group: Mapping[str, Any]) -> PolarGradRule:
-        return PolarGradRule(
+        rule = PolarGradRule(
             momentum=group["momentum"],
             polar_first=group["polar_first"],
             nesterov=group["nesterov"],
@@ -171,9 +223,14 @@ class PolarGrad(_MatrixOptimizer):
             scale_factor=group["scale_factor"],
             layout=group["layout"],
             flatten=group["flatten"],
-            check_finite=False,  # _gather checks every gradient before the step
+            check_finite=False,  # _check tests every gradient before the step
             method_options=group["method_options"] or {},
+            split=group["split"],
+            heads=group["heads"],
+            form=form_of_rule(group["rule"]),
+            form_eps=group["form_eps"],
         )
+        return _check_blocks(self, group, rule)
 
     def _check_group(self, group: Mapping[str, Any]) -> None:
         super()._check_group(group)
@@ -200,12 +257,21 @@ class Muon(_MatrixOptimizer):
     :data:`polarlinalg.METHODS`), ``coefficients`` (a schedule name or rows,
     replacing ``ns_coefficients``) and ``compute_dtype`` (default: bfloat16
     for the polynomial methods, as ``torch.optim.Muon``; the parameter's
-    dtype, at least float32, for the others).  Differences: parameters with
-    more than two dimensions are accepted (a batch of matrices over the
-    leading dimensions), the momentum buffer of a bfloat16 parameter is kept
-    in float32, and ``momentum`` must lie in ``[0, 1)``.  ``batch`` as in
+    dtype, at least float32, for the others).  As ``torch.optim.Muon``, it
+    refuses parameters with fewer or more than two dimensions (ValueError),
+    but ``flatten=True`` (or the param-group key) takes a conv weight as one
+    ``(out, in·kh·kw)`` matrix.  It has no AdamW path: a group with
+    ``rule="adamw"`` is refused.  Differences: the momentum buffer of a
+    bfloat16 parameter is kept in float32, and ``momentum`` must lie in
+    ``[0, 1)``.  ``torch.optim.Muon``'s state dicts load (same names; the keys
+    it lacks take these defaults).  ``batch`` as in
     :class:`PolarGrad` (same-shape matrices in one batched call on
-    accelerators).
+    accelerators).  ``split`` and ``heads`` (fused QKV or gate/up weights,
+    per-head matrices: each block orthogonalised on its own, with its own
+    shape factor ``√max(1, A_b/B)``), ``form_eps`` and a group's ``rule``
+    (``"rownorm"``, ``"polar_right"``, ``"polar_left"``: the one-sided
+    updates for embeddings and LM heads, scaled by the same shape factor) are
+    as in :class:`PolarGrad`.
 
     Examples
     --------
@@ -227,6 +293,10 @@ class Muon(_MatrixOptimizer):
         "method",
         "coefficients",
         "compute_dtype",
+        "split",
+        "heads",
+        "form_eps",
+        "rule",
     )
 
     def __init__(
@@ -244,6 +314,10 @@ class Muon(_MatrixOptimizer):
         method: str = "newton_schulz",
         coefficients: Any = None,
         compute_dtype: Any = None,
+        split: tuple[int, ...] | None = None,
+        heads: int | None = None,
+        form_eps: float = 1e-8,
+        flatten: bool = False,
         batch: bool | None = None,
     ) -> None:
         defaults = {
@@ -258,6 +332,10 @@ class Muon(_MatrixOptimizer):
             "method": method,
             "coefficients": coefficients,
             "compute_dtype": compute_dtype,
+            "split": split,
+            "heads": heads,
+            "form_eps": form_eps,
+            "flatten": flatten,
             "batch": batch,
         }
         super().__init__(params, defaults)
@@ -266,7 +344,7 @@ class Muon(_MatrixOptimizer):
         compute_dtype = group["compute_dtype"]
         if compute_dtype is None and get_method(group["method"]).low_precision:
             compute_dtype = torch.bfloat16
-        return muon_rule(
+        rule = muon_rule(
             momentum=group["momentum"],
             nesterov=group["nesterov"],
             ns_coefficients=group["ns_coefficients"],
@@ -276,10 +354,27 @@ class Muon(_MatrixOptimizer):
             method=group["method"],
             coefficients=group["coefficients"],
             compute_dtype=compute_dtype,
+            split=group.get("split"),
+            heads=group.get("heads"),
+            form=form_of_rule(group.get("rule", "auto")),
+            form_eps=group.get("form_eps", 1e-8),
         )
+        # flatten: a conv weight as one (shape[0], -1) matrix; without it Muon refuses
+        # parameters of more than two dimensions, as torch.optim.Muon does
+        rule = dataclasses.replace(rule, flatten=group.get("flatten", False) is True)
+        return _check_blocks(self, group, rule)
+
+    _group_defaults: ClassVar[Mapping[str, Any]] = {"flatten": False}
+    """Defaults of keys that state dicts of ``torch.optim.Muon`` lack."""
 
     def _check_group(self, group: Mapping[str, Any]) -> None:
-        super()._check_group(group)
+        check_flag("flatten", group["flatten"])
+        if group.get("rule", "auto") == "adamw":
+            raise ValueError(
+                "Muon has no AdamW path: a param group with rule='adamw' would be "
+                "orthogonalised; give those parameters to torch.optim.AdamW, or use "
+                "polarlinalg.torch.PolarGrad, which runs AdamW for them"
+            )
         for p in group["params"]:
             if p.ndim < 2:
                 raise ValueError(
@@ -287,8 +382,19 @@ class Muon(_MatrixOptimizer):
                     f"shape {tuple(p.shape)} (use polarlinalg.torch.PolarGrad, which sends "
                     "it to AdamW, or a separate torch.optim.AdamW)"
                 )
+            if p.ndim > 2 and not group["flatten"]:
+                rows = p.shape[0]
+                raise ValueError(
+                    f"Muon takes 2-D parameters, as torch.optim.Muon; found one of shape "
+                    f"{tuple(p.shape)}. Set 'flatten': True in its param group to "
+                    f"orthogonalise it as one ({rows}, {p.numel() // max(rows, 1)}) matrix "
+                    "(the usual Muon treatment of conv weights), or use "
+                    "polarlinalg.torch.PolarGrad, which also takes the leading dimensions as "
+                    "a batch of matrices"
+                )
             if torch.is_complex(p):
                 raise ValueError("Muon does not support complex parameters; use PolarGrad")
+        super()._check_group(group)
 
     def _choose(self, group: Mapping[str, Any], p: torch.Tensor) -> str:
         return "polargrad"
