@@ -80,7 +80,7 @@ def merge(results: list[dict]) -> dict:
         "rows": rows,
         "skipped": [s for result in results for s in result["skipped"]],
         "optimizer_steps": [s for result in results for s in result["optimizer_steps"]],
-        "targets": check_targets(rows),
+        "targets": check_targets(rows, quick=any(r["metadata"].get("quick") for r in results)),
     }
 
 
@@ -92,7 +92,8 @@ def render(result: dict, page: Path, images: Path) -> str:
     parts += [
         "### Targets\n",
         "Ratios measured side by side in this run (`met` is `not measured` where this run has "
-        "no rows for it, e.g. every GPU target on a CPU-only machine).\n",
+        "no rows for it, e.g. every GPU target on a CPU-only machine, and `not judged at quick "
+        "sizes` in a `--quick` run).\n",
         targets_table(result["targets"]),
     ]
     groups: dict[tuple[str, str, str], list[dict]] = {}

@@ -7,6 +7,10 @@
   bfloat16/float16 input in float32, because no framework factorizes in half
   precision.  ``compute_dtype`` overrides either choice.
 * Norms that normalise an iteration are taken in at least float32.
+* A method that cannot iterate in bfloat16 (Gram Newton–Schulz) widens a
+  half-precision computation to :func:`fast_half_dtype`: float16 on devices
+  with float16 matrix units (GPUs), float32 elsewhere (CPUs emulate float16
+  products, 55–140× slower than bfloat16 in our measurements).
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, NamedTuple
 
-from polarlinalg._compat import dtype_from_name
+from polarlinalg._compat import _namespace_kind, dtype_from_name
 
 __all__ = [
     "DtypePlan",
     "at_least_float32",
+    "fast_half_dtype",
+    "has_float16_matmul",
     "is_complex",
     "is_low_precision",
     "plan_dtypes",
@@ -54,6 +60,53 @@ def real_dtype(xp: ModuleType, dtype: Any) -> Any:
 def at_least_float32(xp: ModuleType, dtype: Any) -> Any:
     """Return ``dtype`` widened to at least 32 bits (float16/bfloat16 → float32)."""
     return xp.float32 if is_low_precision(xp, dtype) else dtype
+
+
+# Device kinds with float16 matrix units: torch's "cuda" (also ROCm), "mps" and
+# "xpu" devices, JAX's "gpu"/"cuda"/"rocm" platforms.  CPUs and TPUs (bfloat16
+# units) are not in it.
+_FLOAT16_MATMUL_KINDS = frozenset({"cuda", "gpu", "rocm", "mps", "xpu"})
+
+
+def _device_kind(dev: Any) -> str | None:
+    """Return ``"cpu"``, ``"cuda"``, … for a device object or string (None if unknown)."""
+    for attribute in ("type", "platform"):  # torch.device.type, jax Device.platform
+        kind = getattr(dev, attribute, None)
+        if isinstance(kind, str):
+            return kind.lower()
+    if isinstance(dev, str):  # NumPy's "cpu", "cuda:0"
+        return dev.split(":")[0].lower()
+    return None
+
+
+def has_float16_matmul(xp: ModuleType, dev: Any) -> bool:
+    """Return True where float16 matrix products run on matrix units (GPUs).
+
+    ``dev`` is an array's device.  CuPy arrays always live on a GPU.  A traced
+    JAX array has no device (None): the computation then runs where JAX puts it,
+    a GPU whenever the namespace lists one.
+    """
+    if _namespace_kind(xp) == "cupy":
+        return True
+    if dev is None:
+        try:
+            devices = xp.__array_namespace_info__().devices()
+        except AttributeError:
+            return False
+        return any(_device_kind(d) in _FLOAT16_MATMUL_KINDS for d in devices if d is not None)
+    return _device_kind(dev) in _FLOAT16_MATMUL_KINDS
+
+
+def fast_half_dtype(xp: ModuleType, dev: Any) -> Any:
+    """Return the dtype for a half-precision computation that needs float16's mantissa.
+
+    float16 where :func:`has_float16_matmul` (as fast as bfloat16 on matrix
+    units, three more mantissa bits); float32 elsewhere, where float16 products
+    are emulated and float32 ones are the fast path.
+    """
+    if hasattr(xp, "float16") and has_float16_matmul(xp, dev):
+        return xp.float16
+    return xp.float32
 
 
 def _floating_result_dtype(xp: ModuleType, dtype: Any, device: Any) -> Any:

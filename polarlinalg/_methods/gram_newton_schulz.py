@@ -24,17 +24,21 @@ accuracy (measured in docs/algorithms.md):
 
 * the iteration restarts (``X ← Q X``, ``R ← XXᴴ``, ``Q ← I``) every
   ``restart`` steps (default 3: blocks of 3 and 2 for the default 5 steps);
-* a half-precision computation runs in float16 (a bfloat16 one is switched:
-  the same speed on GPU matrix units, three more mantissa bits), and its
-  blocks are also cut where the product of the rows' ``|a|`` would pass 150
-  (the default Polar Express blocks reach 133), because spurious negative
-  eigenvalues grow like that product squared.
+* a half-precision computation (bfloat16 or float16) never iterates in
+  bfloat16: it runs in float16 on devices with float16 matrix units (GPUs:
+  the same speed as bfloat16, three more mantissa bits) and in float32
+  elsewhere (CPUs, where float16 products are emulated, 55–140× slower than
+  bfloat16, and float32 ones are the fast path); see
+  :func:`working_dtype`.  In float16 the blocks are also cut where the
+  product of the rows' ``|a|`` would pass 150 (the default Polar Express
+  blocks reach 133), because spurious negative eigenvalues grow like that
+  product squared.
 
 Without these, bfloat16 Gram iterations on ill-conditioned inputs produced
 singular values of 6 to 3000 in our tests (and 12 float16 steps in one
-block, infinities), where the plain iteration stays below 1.13.  On CPUs
-without float16 matrix units the float16 switch makes bfloat16 input slower
-(docs/performance.md).
+block, infinities), where the plain iteration stays below 1.13.  float32 has
+float16's range and more mantissa, so on CPUs the result is that of the
+float32 computation, rounded.
 
 Same schedules, safety factor and output band as :mod:`newton_schulz`.
 """
@@ -47,13 +51,14 @@ from types import ModuleType
 from typing import Any, NamedTuple
 
 from polarlinalg._coefficients import Schedule
-from polarlinalg._dtypes import is_low_precision
+from polarlinalg._compat import device
+from polarlinalg._dtypes import fast_half_dtype, is_low_precision
 from polarlinalg._linalg import conj_transpose, eye_like, symmetrize
 from polarlinalg._methods._base import Method, Progress, check_positive_int
 from polarlinalg._methods._scaling import normalise_frobenius
 from polarlinalg._methods.newton_schulz import POLAR_EXPRESS_SAFETY, plan_schedule
 
-__all__ = ["GRAM_NEWTON_SCHULZ", "GramPlan"]
+__all__ = ["GRAM_NEWTON_SCHULZ", "GramPlan", "working_dtype"]
 
 DEFAULT_RESTART = 3
 
@@ -86,10 +91,15 @@ def _gram_polynomial(xp: ModuleType, x: Any, rows: Schedule) -> Any:
     return q
 
 
-def _half_dtype(xp: ModuleType, dtype: Any) -> Any:
-    """Return float16 for a bfloat16 ``dtype`` (see the module docstring), else ``dtype``."""
-    if is_low_precision(xp, dtype) and hasattr(xp, "float16") and dtype != xp.float16:
-        return xp.float16
+def working_dtype(xp: ModuleType, dtype: Any, dev: Any) -> Any:
+    """Return the dtype the iteration runs in for compute dtype ``dtype`` on device ``dev``.
+
+    ``dtype`` itself unless it is half precision; then float16 on devices with
+    float16 matrix units and float32 elsewhere
+    (:func:`polarlinalg._dtypes.fast_half_dtype`; see the module docstring).
+    """
+    if is_low_precision(xp, dtype):
+        return fast_half_dtype(xp, dev)
     return dtype
 
 
@@ -123,9 +133,11 @@ def blocks(rows: Schedule, restart: int, growth_limit: float = math.inf) -> list
 
 def _run(xp: ModuleType, x: Any, plan: GramPlan) -> tuple[Any, Progress]:
     dtype = x.dtype
+    work = working_dtype(xp, dtype, device(x))
+    if work != dtype and xp.finfo(work).max >= xp.finfo(dtype).max:
+        x = xp.astype(x, work)  # widening: the float32 computation of the same input
     x = normalise_frobenius(xp, x, plan.safety, plan.eps)
-    work = _half_dtype(xp, dtype)
-    if work != dtype:
+    if x.dtype != work:  # bfloat16 → float16: normalised first, into float16's range
         x = xp.astype(x, work)
     limit = _FLOAT16_GROWTH_LIMIT if xp.finfo(work).bits == 16 else math.inf
     for block in blocks(plan.rows, plan.restart, limit):

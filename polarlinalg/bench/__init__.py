@@ -21,6 +21,7 @@ Modules, one topic each:
 ``schema``       the JSON layout and its check
 ``report``       text tables;  ``plots``: the PNG figures (matplotlib)
 ``cli``          the command line
+``gpu_check``    one command for a lent GPU: validate, the GPU rows, a short LM run
 
 Importing this package imports no framework, matplotlib or tqdm.
 """

@@ -83,6 +83,12 @@ class Config:
         (single ``n × n`` PSD matrices of condition ``cond``).
     inv_root_p : int
         The root ``p`` of those rows (4: Shampoo's root of a matrix factor).
+    optimizer_families : tuple of str
+        Families of the optimizer-step benchmark (``muon``, ``shampoo``,
+        ``soap``; the last two on PyTorch only).
+    optimizer_shapes : tuple of (int, int)
+        Matrix shapes of the optimizer step instead of GPT-2-small layers
+        (empty: ``optimizer_layers`` layers).
     """
 
     polynomial_sizes: tuple[int, ...]
@@ -104,6 +110,8 @@ class Config:
     inv_root_sizes: tuple[int, ...] = ()
     inv_root_dtypes: tuple[str, ...] = ("float32",)
     inv_root_p: int = 4
+    optimizer_families: tuple[str, ...] = ("muon", "shampoo", "soap")
+    optimizer_shapes: tuple[tuple[int, int], ...] = ()
 
     def replace(self, **changes: object) -> Config:
         """Return a copy with ``changes``."""

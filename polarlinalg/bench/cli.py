@@ -46,6 +46,30 @@ def _seconds(text: str) -> float:
     return finite_float_at_least(text, 0.0, "seconds >= 0")
 
 
+def _families(text: str) -> list[str]:
+    from polarlinalg.bench.optimizers import FAMILIES
+
+    names = _csv(text)
+    bad = [n for n in names if n not in FAMILIES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown {', '.join(bad) or '(none given)'}; choose from {', '.join(FAMILIES)}"
+        )
+    return names
+
+
+def _matrix_shapes(text: str) -> list[tuple[int, int]]:
+    shapes = []
+    for part in _csv(text):
+        sides = part.lower().split("x")
+        if len(sides) != 2 or not all(side.strip().isdigit() for side in sides):
+            raise argparse.ArgumentTypeError(f"expected shapes such as 64x128,128x64; got {part!r}")
+        shapes.append((_positive_int(sides[0]), _positive_int(sides[1])))
+    if not shapes:
+        raise argparse.ArgumentTypeError("expected shapes such as 64x128,128x64")
+    return shapes
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``polarlinalg bench``."""
     parser = argparse.ArgumentParser(
@@ -59,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument(
-        "--quick", action="store_true", help="one small size, float32, 3 repeats (< 2 min on CPU)"
+        "--quick",
+        action="store_true",
+        help="one small size, float32, 3 repeats (< 2 min on CPU); the targets, stated for the "
+        "full run's sizes, are shown but not judged",
     )
     parser.add_argument("--json", metavar="PATH", help="write the result as JSON")
     parser.add_argument("--plot", metavar="DIR", help="write PNG figures into DIR")
@@ -106,6 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=_nonnegative_int,
         help="GPT-2-small layers of the optimizer-step benchmark (0: skip it)",
     )
+    parser.add_argument(
+        "--optimizer-families",
+        type=_families,
+        metavar="F",
+        help="optimizer-step families, comma-separated: muon (torch.optim.Muon, optax), "
+        "shampoo, soap (PyTorch only) (default: all)",
+    )
+    parser.add_argument(
+        "--optimizer-shapes",
+        type=_matrix_shapes,
+        metavar="S",
+        help="matrix shapes of the optimizer step instead of GPT-2-small layers, e.g. 64x128",
+    )
     return parser
 
 
@@ -138,6 +178,10 @@ def _config(args: argparse.Namespace) -> Any:
             changes["optimizer_repeats"] = args.repeats
     elif args.repeats is not None:
         changes["optimizer_repeats"] = args.repeats
+    if args.optimizer_families is not None:
+        changes["optimizer_families"] = tuple(args.optimizer_families)
+    if args.optimizer_shapes is not None:
+        changes["optimizer_shapes"] = tuple(args.optimizer_shapes)
     return config.replace(**changes)
 
 
@@ -198,17 +242,23 @@ def _optimizer_part(backends: list[Any], config: Any) -> list[dict]:
     out = []
     if config.optimizer_layers < 1:
         return out
+    shapes = config.optimizer_shapes or None
     for backend in backends:
         if not backend.name.startswith(("torch", "jax")):
             continue
-        try:
-            out.append(
-                run_optimizers(
-                    backend, config.optimizer_layers, config.optimizer_repeats, progress=_stderr
+        if "muon" in config.optimizer_families:
+            try:
+                out.append(
+                    run_optimizers(
+                        backend,
+                        config.optimizer_layers,
+                        config.optimizer_repeats,
+                        progress=_stderr,
+                        shapes=shapes,
+                    )
                 )
-            )
-        except ImportError as exc:  # optax missing, or a torch without torch.optim.Muon
-            _stderr(f"skip optimizer step on {backend.name}: {exc}")
+            except ImportError as exc:  # optax missing, or a torch without torch.optim.Muon
+                _stderr(f"skip optimizer step on {backend.name}: {exc}")
         if backend.name.startswith("torch"):
             out.extend(_kronecker_families(backend, config))
     return out
@@ -229,6 +279,8 @@ def _kronecker_families(backend: Any, config: Any) -> list[dict]:
     repeats = PRECONDITION_EVERY if config.optimizer_repeats >= 3 else config.optimizer_repeats
     out = []
     for family in ("shampoo", "soap"):
+        if family not in config.optimizer_families:
+            continue
         try:
             out.append(
                 run_optimizers(
@@ -237,6 +289,7 @@ def _kronecker_families(backend: Any, config: Any) -> list[dict]:
                     repeats,
                     progress=_stderr,
                     family=family,
+                    shapes=config.optimizer_shapes or None,
                 )
             )
         except ImportError as exc:  # pytorch-optimizer or heavyball missing
@@ -276,13 +329,15 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> dict:
     metadata["backends"] = [b.name for b in backends]
     metadata["backends_missing"] = missing
     metadata["config"] = _config_dict(config)
+    quick = bool(args.quick and args.sizes is None)  # --sizes makes it a sized run
+    metadata["quick"] = quick
     return {
         "schema": SCHEMA,
         "metadata": metadata,
         "rows": rows,
         "skipped": skipped,
         "optimizer_steps": steps,
-        "targets": check_targets(rows),
+        "targets": check_targets(rows, quick=quick),
     }
 
 

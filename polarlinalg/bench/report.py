@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-__all__ = ["format_ms", "matrix_table", "step_table", "targets_table", "text_summary"]
+from polarlinalg.bench.targets import NOT_JUDGED
+
+__all__ = [
+    "format_ms",
+    "matrix_table",
+    "step_table",
+    "targets_count",
+    "targets_table",
+    "text_summary",
+]
 
 
 def format_ms(seconds: float) -> str:
@@ -82,11 +91,28 @@ def targets_table(targets: Sequence[dict]) -> str:
     for t in targets:
         value = "—" if t["value"] is None else f"{t['value']:.2f}"
         met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
+        if t["met"] is None and t.get("judged", True) is False:
+            met = NOT_JUDGED
         lines.append(
             f"| {t['target']} | {t['backend']} | {t['dtype']} | {t['shape']} | {value} | {met} "
             f"| {t['detail']} |"
         )
     return head + "\n".join(lines) + "\n"
+
+
+def targets_count(targets: Sequence[dict]) -> str:
+    """One line: how many targets were met, missed, not judged and not measured."""
+    counts = {"met": 0, "missed": 0, NOT_JUDGED: 0, "not measured": 0}
+    for t in targets:
+        if t["met"] is True:
+            counts["met"] += 1
+        elif t["met"] is False:
+            counts["missed"] += 1
+        elif t.get("judged", True) is False:
+            counts[NOT_JUDGED] += 1
+        else:
+            counts["not measured"] += 1
+    return f"targets: {len(targets)}: " + ", ".join(f"{n} {k}" for k, n in counts.items())
 
 
 def text_summary(result: dict) -> str:
@@ -100,7 +126,8 @@ def text_summary(result: dict) -> str:
             f"{step_table(record)}"
         )
     if result["targets"]:
-        parts.append(f"## targets\n\n{targets_table(result['targets'])}")
+        targets = result["targets"]
+        parts.append(f"## targets\n\n{targets_table(targets)}\n{targets_count(targets)}\n")
     if result["skipped"]:
         lines = [
             f"- {s['backend']} {s['dtype']} {s['shape']} {s['candidate']}: {s['reason']}"

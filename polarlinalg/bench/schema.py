@@ -9,6 +9,10 @@ Top level::
      "optimizer_steps": [...],    # one record per framework (PyTorch, JAX)
      "targets": [...]}            # the issue's targets checked on these rows
 
+A target record's ``met`` is None when the run could not decide it; its
+``judged`` (absent in files written before it existed: True) is False when a
+``--quick`` run withheld the verdict of a target stated for the full run.
+
 :func:`check` raises ValueError naming the first key that is missing or of the
 wrong type.
 """
@@ -132,3 +136,5 @@ def check(result: Any) -> None:
             _check_keys(row, _STEP_ROW_KEYS, f"optimizer_steps[{i}].rows[{j}]")
     for i, target in enumerate(result["targets"]):
         _check_keys(target, _TARGET_KEYS, f"targets[{i}]")
+        if not isinstance(target.get("judged", True), bool):  # absent before quick runs had it
+            raise ValueError(f"targets[{i}]['judged'] must be bool; got {target['judged']!r}")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from support import POLYNOMIAL, need_dtype, projected_distance, significant, to_f64
 
+import polarlinalg._methods.gram_newton_schulz as gram_module
 from polarlinalg import COEFFICIENTS, orthogonalize
 from polarlinalg._coefficients import apply_schedule, schedule_band
 from polarlinalg.testing import exact_iterate, random_matrix, reference_polar
@@ -40,9 +41,18 @@ def test_equals_plain_iteration_in_float64(backend):
         np.testing.assert_allclose(to_f64(backend, u_gram), to_f64(backend, u_plain), atol=1e-12)
 
 
+@pytest.fixture(params=["device", "float16"])
+def half_work(request, monkeypatch):
+    """The working precision of half-precision input: the device's choice (float32 on
+    CPUs), or float16 forced, the GPU path, so that its stability is tested on CPUs too."""
+    if request.param == "float16":
+        monkeypatch.setattr(gram_module, "fast_half_dtype", lambda xp, dev: xp.float16)
+    return request.param
+
+
 @pytest.mark.parametrize("cond", [1e2, 1e3, 1e8])
-def test_bfloat16_stays_in_band(backend, cond):
-    # Without restarts and the float16 working precision, bfloat16 Gram iterations on
+def test_bfloat16_stays_in_band(backend, cond, half_work):
+    # Without restarts and a wider working precision, bfloat16 Gram iterations on
     # these inputs produced singular values of 6 to 3000.
     need_dtype(backend, "bfloat16")
     a = backend.asarray(random_matrix((64, 512), cond=cond, seed=3), "bfloat16")
@@ -79,7 +89,7 @@ def test_blocks_respect_restart_and_float16_growth():
     assert [len(b) for b in blocks(pe, 8, 150.0)] == [3, 5]
 
 
-def test_long_blocks_do_not_overflow_in_half_precision(backend):
+def test_long_blocks_do_not_overflow_in_half_precision(backend, half_work):
     # Without the growth limit, 12 muon rows in one float16 block overflow Q (3.4^12 ≈ 3e6).
     need_dtype(backend, "bfloat16")
     a = backend.asarray(random_matrix((32, 256), cond=1e3, seed=4), "bfloat16")
@@ -89,3 +99,56 @@ def test_long_blocks_do_not_overflow_in_half_precision(backend):
     )
     assert np.all(np.isfinite(u))
     assert np.linalg.svd(u, compute_uv=False).max() <= 1.134 + 0.05
+
+
+def _on_cpu(backend) -> bool:
+    return not backend.name.endswith(("cuda", "gpu")) and backend.name != "cupy"
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_computes_in_float32_on_cpu(backend, dtype):
+    # float16 products are emulated on CPUs (55–140× slower than bfloat16): there the
+    # iteration runs in float32, and the result is the float32 computation, rounded.
+    half = need_dtype(backend, dtype)
+    if not _on_cpu(backend):
+        pytest.skip("a GPU backend computes half precision in float16")
+    xp = backend.xp
+    a = backend.asarray(random_matrix((64, 512), cond=1e3, seed=3), dtype)
+    assert gram_module.working_dtype(xp, half, backend.device) == xp.float32
+    u = orthogonalize(a, method="gram_newton_schulz")
+    assert u.dtype == half
+    u32 = orthogonalize(xp.astype(a, xp.float32), method="gram_newton_schulz")
+    want = to_f64(backend, xp.astype(u32, half))
+    # The float16 computation differs from this by about 0.1 here (κ = 1e3).
+    assert np.linalg.norm(to_f64(backend, u) - want) <= 1e-2 * np.linalg.norm(want)
+
+
+class _Device:
+    """A stand-in for a device object: torch's ``.type`` or JAX's ``.platform``."""
+
+    def __init__(self, **kind: str) -> None:
+        self.__dict__.update(kind)
+
+
+@pytest.mark.parametrize(
+    ("dev", "float16"),
+    [
+        ("cpu", False),
+        (_Device(type="cpu"), False),
+        (_Device(platform="cpu"), False),
+        (_Device(type="cuda"), True),
+        (_Device(type="mps"), True),
+        (_Device(platform="gpu"), True),
+        (_Device(platform="tpu"), False),
+        ("cuda:0", True),
+    ],
+)
+def test_working_dtype_by_device(backend, dev, float16):
+    xp = backend.xp
+    for name in ("bfloat16", "float16"):
+        half = backend.dtype(name)
+        if half is None:
+            continue
+        want = xp.float16 if float16 else xp.float32
+        assert gram_module.working_dtype(xp, half, dev) == want
+    assert gram_module.working_dtype(xp, xp.float32, dev) == xp.float32
