@@ -10,7 +10,8 @@
 - ``summary.csv`` and ``summary.md``: per arm the mean (and standard deviation
   over seeds) of the final validation loss, tokens/s and optimizer share;
   ``summary.md`` also compares every arm with ``adamw`` and ``muon`` on the
-  seeds they share (:func:`paired`);
+  seeds they share (:func:`paired`), and PolarGrad's rate with Muon's
+  (:mod:`polarlinalg.experiments.lm.lr_scale`);
 - ``loss_vs_steps.png``, ``loss_vs_time.png``, ``grad_condition.png``.
 
 :func:`read_results` reads such a directory back and :func:`merge_results`
@@ -34,6 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from polarlinalg.experiments.lm.arms import ARMS
+from polarlinalg.experiments.lm.lr_scale import (
+    hidden_shape_scales,
+    lr_scale_markdown,
+    lr_scale_rows,
+)
 from polarlinalg.experiments.lm.results import RunResult
 
 __all__ = [
@@ -260,6 +266,7 @@ def write_results(
         ],
         "summary": rows,
         "paired": {b: paired(results, b) for b in BASELINES},
+        "lr_scale": lr_scale_rows(results, hidden_shape_scales(preset_dict)),
     }
     runs_path = out / "runs.json"
     runs_path.write_text(json.dumps(runs, indent=1) + "\n", encoding="utf-8")
@@ -273,7 +280,10 @@ def write_results(
             writer.writerow({**row, "lrs": _format_lrs(row["lrs"])})
     written.append(summary_csv)
     summary_md = out / "summary.md"
-    summary_md.write_text(_markdown(rows) + _paired_markdown(results), encoding="utf-8")
+    summary_md.write_text(
+        _markdown(rows) + _paired_markdown(results) + lr_scale_markdown(runs["lr_scale"]),
+        encoding="utf-8",
+    )
     written.append(summary_md)
     if plots:
         written.extend(_plot(out, results))
