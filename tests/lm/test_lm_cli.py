@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from polarlinalg.experiments.lm.cli import ROLES, main
+from polarlinalg.experiments.lm.presets import get_preset
 
 NEW_ARMS = ("shampoo", "soap", "normuon")
 
@@ -127,7 +128,7 @@ def test_quick_run_of_shampoo_soap_normuon(tmp_path, capsys, restore_threads):
     runs = json.loads((out / "runs.json").read_text(encoding="utf-8"))
     assert [r["arm"] for r in runs["runs"]] == list(NEW_ARMS)
     assert all(not r["diverged"] and r["steps_done"] == 6 for r in runs["runs"])
-    assert runs["runs"][1]["lrs"] == {"soap": 0.002, "adamw": 1e-3}
+    assert runs["runs"][1]["lrs"] == {"soap": 0.002, "adamw": get_preset("tiny").lrs["adamw"]}
     rows = list(csv.DictReader((out / "log.csv").open(encoding="utf-8")))
     for name in NEW_ARMS:
         losses = [float(r["train_loss"]) for r in rows if r["arm"] == name]

@@ -2,8 +2,8 @@
 
 ``tiny``
     A 4-layer, 128-wide GPT on 128-byte windows; every arm for one seed runs
-    in under five minutes on two CPU cores (float32).  Its learning rates come
-    from a sweep on this preset (docs/lm.md lists it).
+    in under five minutes on two CPU cores (float32).  Its learning rates are
+    the interior optima of a bracketed sweep on this preset (below; docs/lm.md).
 ``gpu``
     GPT-2-small-shaped (12 layers, 12 heads, width 768, 1024-byte windows,
     byte vocabulary) with bfloat16 autocast, sized for about five minutes per
@@ -20,22 +20,27 @@ from dataclasses import dataclass, field
 
 __all__ = ["PRESETS", "Preset", "get_preset"]
 
-# Learning rates per role, the same for every arm that uses the role; chosen by the
-# sweep on `tiny` recorded in docs/lm.md.  `shampoo`, `soap` and `normuon` by the same
-# protocol (seed 0, 100 steps, final validation loss, one thread, adamw at 1e-3; Shampoo
-# with its new roots every 10 steps, as in its arm):
-#   shampoo: 3e-4 → 2.491, 1e-3 → 2.408, 3e-3 → 2.394, 1e-2 → 2.570
-#   soap:    3e-4 → 2.505, 1e-3 → 2.500, 3e-3 → 2.535, 1e-2 → 2.830, 3e-2 → 2.870
-#   normuon: 3e-4 → 2.486, 1e-3 → 2.457, 3e-3 → 2.355, 1e-2 → 2.268, 3e-2 → 2.252,
-#            1e-1 → 2.455
+# Learning rates per role, the same for every arm that uses the role: the interior optima of
+# `polarlinalg experiment lm --preset tiny --sweep adamw --sweep muon,polargrad_hidden,shampoo,
+# soap,normuon --sweep polargrad_embed_head --jobs 2 --threads 1` (grid factor √10, seed 1000,
+# which no result uses; 200 steps), run on 2026-12-04 and recorded in docs/img/lm/sweep.md:
+#   adamw                 3.16e-4 → 2.522, 1e-3 → 2.190, 3.16e-3 → 2.036, 1e-2 → 2.441
+#   muon                  1e-2 → 2.088, 3.16e-2 → 1.851, 1e-1 → 1.968, 3.16e-1 → 2.413
+#   polargrad_hidden      9.49e-2 → 2.115, 3e-1 → 2.027, 9.49e-1 → 2.196
+#   shampoo               3e-3 → 1.973, 9.49e-3 → 1.957, 3e-2 → 2.359
+#   soap                  3.16e-3 → 2.134, 1e-2 → 2.080, 3.16e-2 → 2.414
+#   normuon               3e-3 → 2.053, 9.49e-3 → 1.818, 3e-2 → 1.891
+#   polargrad_embed_head  3e-2 → 1.901, 9.49e-2 → 1.895, 3e-1 → 1.955
+# (stage 2 ran with adamw at its optimum, stage 3 with muon at its optimum too).
+_SQRT10 = 10**0.5
 _TINY_LRS = {
-    "adamw": 1e-3,
-    "muon": 0.1,
-    "polargrad_hidden": 3e-3,
-    "polargrad_embed_head": 3e-2,
-    "shampoo": 3e-3,
-    "soap": 1e-3,
-    "normuon": 3e-2,
+    "adamw": 1e-3 * _SQRT10,
+    "muon": 1e-2 * _SQRT10,
+    "polargrad_hidden": 0.3,
+    "polargrad_embed_head": 3e-2 * _SQRT10,
+    "shampoo": 3e-3 * _SQRT10,
+    "soap": 1e-2,
+    "normuon": 3e-3 * _SQRT10,
 }
 
 
