@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 from polarlinalg._compat import array_namespace, device, is_traced
 from polarlinalg._dtypes import plan_dtypes
@@ -76,7 +76,7 @@ def _prepare(
     method: Method,
     compute_dtype: Any,
     check_finite: bool,
-) -> tuple[Any, Array, Any]:
+) -> tuple[Any, Array, Any, bool]:
     """Validate ``a``; return ``(xp, a in the compute dtype, result dtype, values checked)``."""
     xp = array_namespace(a)
     if a.ndim < 2:
@@ -174,6 +174,43 @@ def _cast(xp: Any, x: Array, dtype: Any) -> Array:
     return x if x.dtype == dtype else xp.astype(x, dtype)
 
 
+# The overloads tell type checkers what ``return_info`` changes in the result.
+@overload
+def orthogonalize(
+    a: Array,
+    *,
+    method: str = ...,
+    steps: int | None = ...,
+    coefficients: Coefficients = ...,
+    compute_dtype: Any = ...,
+    check_finite: bool = ...,
+    return_info: Literal[False] = ...,
+    **options: Any,
+) -> Array: ...
+@overload
+def orthogonalize(
+    a: Array,
+    *,
+    method: str = ...,
+    steps: int | None = ...,
+    coefficients: Coefficients = ...,
+    compute_dtype: Any = ...,
+    check_finite: bool = ...,
+    return_info: Literal[True],
+    **options: Any,
+) -> tuple[Array, PolarInfo]: ...
+@overload
+def orthogonalize(
+    a: Array,
+    *,
+    method: str = ...,
+    steps: int | None = ...,
+    coefficients: Coefficients = ...,
+    compute_dtype: Any = ...,
+    check_finite: bool = ...,
+    return_info: bool,
+    **options: Any,
+) -> Array | tuple[Array, PolarInfo]: ...
 def orthogonalize(
     a: Array,
     *,
@@ -273,6 +310,45 @@ def orthogonalize(
     return (u, _info(spec, progress)) if return_info else u
 
 
+@overload
+def polar(
+    a: Array,
+    side: Literal["right", "left"] = ...,
+    *,
+    method: str = ...,
+    steps: int | None = ...,
+    coefficients: Coefficients = ...,
+    compute_dtype: Any = ...,
+    check_finite: bool = ...,
+    return_info: Literal[False] = ...,
+    **options: Any,
+) -> PolarResult: ...
+@overload
+def polar(
+    a: Array,
+    side: Literal["right", "left"] = ...,
+    *,
+    method: str = ...,
+    steps: int | None = ...,
+    coefficients: Coefficients = ...,
+    compute_dtype: Any = ...,
+    check_finite: bool = ...,
+    return_info: Literal[True],
+    **options: Any,
+) -> tuple[PolarResult, PolarInfo]: ...
+@overload
+def polar(
+    a: Array,
+    side: Literal["right", "left"] = ...,
+    *,
+    method: str = ...,
+    steps: int | None = ...,
+    coefficients: Coefficients = ...,
+    compute_dtype: Any = ...,
+    check_finite: bool = ...,
+    return_info: bool,
+    **options: Any,
+) -> PolarResult | tuple[PolarResult, PolarInfo]: ...
 def polar(
     a: Array,
     side: Literal["right", "left"] = "right",

@@ -8,15 +8,73 @@ when they run, so ``polarlinalg validate`` never pays for matplotlib or a framew
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TextIO
 
 from polarlinalg._argtypes import csv_list as _csv
 
 __all__ = ["main"]
+
+
+class _Progress:
+    """Progress of ``polarlinalg validate`` on stderr, row by row as the rows are computed.
+
+    On a terminal with tqdm installed: one progress bar per part (polar, inv_root,
+    optimizers), failed rows printed above it.  Otherwise (a log, a pipe, or no
+    tqdm): one line per row, flushed at once, so that a long run shows what it is
+    doing.  The tables and the summary still go to stdout at the end.
+    """
+
+    def __init__(self, stream: TextIO | None = None, bar: bool | None = None) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        if bar is None:
+            bar = self.stream.isatty() and importlib.util.find_spec("tqdm") is not None
+        self.bar = bar
+        self._tqdm: Any = None
+
+    def part(self, name: str) -> Callable[[Any, int, int], None]:
+        """Return the ``on_row(row, done, total)`` callback of one part of the run."""
+
+        def on_row(row: Any, done: int, total: int) -> None:
+            if self.bar:
+                if self._tqdm is None:
+                    from tqdm import tqdm
+
+                    self._tqdm = tqdm(total=total, desc=name, unit="row", file=self.stream)
+                if not row.passed:  # a failure stays on screen above the bar
+                    self._tqdm.write(f"{name}: {_describe(row)}", file=self.stream)
+                self._tqdm.set_postfix_str(_describe(row), refresh=False)
+                self._tqdm.update(1)
+                if done == total:
+                    self.close()
+            else:
+                width = len(str(total))
+                print(f"{name} {done:>{width}}/{total}  {_describe(row)}", file=self.stream)
+                self.stream.flush()
+
+        return on_row
+
+    def close(self) -> None:
+        """Close the current progress bar (if any)."""
+        if self._tqdm is not None:
+            self._tqdm.close()
+            self._tqdm = None
+
+
+def _describe(row: Any) -> str:
+    """One short line for a row of any of the validate tables."""
+    what = row.optimizer if hasattr(row, "optimizer") else row.method
+    fields = [what, row.backend, row.dtype, getattr(row, "case", "")]
+    text = "  ".join(f for f in fields if f)
+    if row.passed:
+        return f"{text}: pass"
+    why = getattr(row, "reason", None) or getattr(row, "note", "")
+    return f"{text}: FAIL {why}".rstrip()
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -28,6 +86,7 @@ def _validate(args: argparse.Namespace) -> int:
     except ImportError:
         pass
     start = time.perf_counter()
+    progress = _Progress()
     try:
         if args.backends is None:  # every installed one (or POLARLINALG_BACKENDS's)
             found = available_backends()
@@ -36,19 +95,27 @@ def _validate(args: argparse.Namespace) -> int:
         else:  # each one named must be here
             found = validate.requested_backends(args.backends)
         rows = validate.run(
-            backends=[b.name for b in found], methods=args.methods, dtypes=args.dtypes
+            backends=[b.name for b in found],
+            methods=args.methods,
+            dtypes=args.dtypes,
+            on_row=progress.part("polar"),
         )
         optimizer_rows: list = []
         root_rows: list = []
         if args.methods is None:  # the whole job: inv_root and the optimizers' rules too
             from polarlinalg import validate_inv_root, validate_optimizers
 
-            root_rows = validate_inv_root.run(found, args.dtypes)
-            optimizer_rows = validate_optimizers.run(found, args.dtypes)
+            root_rows = validate_inv_root.run(found, args.dtypes, on_row=progress.part("inv_root"))
+            optimizer_rows = validate_optimizers.run(
+                found, args.dtypes, on_row=progress.part("optimizers")
+            )
     except ValueError as exc:
+        progress.close()
         for line in str(exc).splitlines():
             print(f"polarlinalg validate: error: {line}", file=sys.stderr)
         return 2
+    finally:
+        progress.close()
     elapsed = time.perf_counter() - start
     if not rows:
         print("polarlinalg validate: error: nothing was validated", file=sys.stderr)
@@ -101,7 +168,9 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Run every polar method on every installed backend and dtype over a fixed suite "
             "of matrices, compare with float64 SVD references, print a table and exit with "
-            "status 1 if any row fails its documented tolerance."
+            "status 1 if any row fails its documented tolerance.  Each row is reported on "
+            "stderr as soon as it is computed (a progress bar on a terminal with tqdm, one line "
+            "per row otherwise)."
         ),
     )
     val.add_argument(

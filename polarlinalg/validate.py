@@ -35,7 +35,7 @@ import importlib.util
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,6 +54,7 @@ __all__ = [
     "TOLERANCES",
     "Case",
     "Result",
+    "RowCallback",
     "format_table",
     "requested_backends",
     "run",
@@ -198,12 +199,22 @@ def _check_accurate(tol: Tolerance, orth: float, bwd: float, fwd: float, cond: f
     return failures
 
 
-def _run_one(backend: Backend, method: str, dtype: str, case: Case) -> Result | None:
+RowCallback = Callable[[Any, int, int], object]
+"""``on_row(row, done, total)``: called by the ``run`` functions of ``polarlinalg validate``
+after each row, with the number of rows done so far and the number of rows of the run."""
+
+
+def _applies(backend: Backend, dtype: str, case: Case) -> bool:
+    """Whether ``case`` has a row in ``dtype`` on ``backend`` (complex: a complex dtype)."""
     if case.complex and dtype not in _COMPLEX:
+        return False
+    return backend.dtype(_COMPLEX[dtype] if case.complex else dtype) is not None
+
+
+def _run_one(backend: Backend, method: str, dtype: str, case: Case) -> Result | None:
+    if not _applies(backend, dtype, case):
         return None
     target_dtype = _COMPLEX[dtype] if case.complex else dtype
-    if backend.dtype(target_dtype) is None:
-        return None
     spec = get_method(method)
     a_in = backend.asarray(case.matrix(), target_dtype)
     # The reference is the SVD of exactly the input the method sees (after rounding).
@@ -298,6 +309,8 @@ def run(
     methods: Sequence[str] | None = None,
     dtypes: Sequence[str] | None = None,
     cases: Sequence[Case] = SUITE,
+    *,
+    on_row: RowCallback | None = None,
 ) -> list[Result]:
     """Run the validation suite and return its rows.
 
@@ -315,6 +328,9 @@ def run(
         complex dtype (complex64 with float32, complex128 with float64).
     cases : sequence of Case, optional
         The matrices (default :data:`SUITE`).
+    on_row : callable, optional
+        ``on_row(row, done, total)`` is called as soon as each row is computed
+        (``polarlinalg validate`` streams its progress with it).
 
     Raises
     ------
@@ -330,14 +346,21 @@ def run(
     if bad:
         raise ValueError(_dtype_error(bad))
     found = available_backends() if backends is None else requested_backends(backends)
+    jobs = [
+        (backend, method, dtype, case)
+        for backend in found
+        for method in methods
+        for dtype in dtypes
+        for case in cases
+        if _applies(backend, dtype, case)
+    ]
     rows: list[Result] = []
-    for backend in found:
-        for method in methods:
-            for dtype in dtypes:
-                for case in cases:
-                    result = _run_one(backend, method, dtype, case)
-                    if result is not None:
-                        rows.append(result)
+    for job in jobs:
+        result = _run_one(*job)
+        if result is not None:
+            rows.append(result)
+            if on_row is not None:
+                on_row(result, len(rows), len(jobs))
     return rows
 
 

@@ -175,21 +175,29 @@ def _jitted(method: str, p: float, eps: float) -> Callable[[Any], Any]:
     return jax.jit(lambda a: inv_root(a, p, method=method, eps=eps))
 
 
-def run(backends: Sequence[Backend], dtypes: Sequence[str] | None = None) -> list[InvRootResult]:
+def run(
+    backends: Sequence[Backend],
+    dtypes: Sequence[str] | None = None,
+    *,
+    on_row: Callable[[InvRootResult, int, int], object] | None = None,
+) -> list[InvRootResult]:
     """Run every method × dtype × case of :data:`SUITE` on every backend.
 
     Parameters
     ----------
     backends : sequence of polarlinalg.backends.Backend
+        Where to run.
     dtypes : sequence of str, optional
         A subset of :data:`DTYPES` (default: all; the complex case runs in the
         complex dtype of float32 and float64).  A dtype a backend lacks gives
         no rows.
+    on_row : callable, optional
+        ``on_row(row, done, total)`` is called as soon as each row is computed.
     """
     from polarlinalg._inv_root import INV_ROOT_METHODS
 
     wanted = DTYPES if dtypes is None else tuple(d for d in DTYPES if d in dtypes)
-    rows = []
+    jobs = []
     for backend in backends:
         for method in INV_ROOT_METHODS:
             for dtype in wanted:
@@ -199,7 +207,12 @@ def run(backends: Sequence[Backend], dtypes: Sequence[str] | None = None) -> lis
                     target = _COMPLEX[dtype] if case.complex else dtype
                     if backend.dtype(target) is None:
                         continue
-                    rows.append(_run_one(backend, method, target, case))
+                    jobs.append((backend, method, target, case))
+    rows = []
+    for job in jobs:
+        rows.append(_run_one(*job))
+        if on_row is not None:
+            on_row(rows[-1], len(rows), len(jobs))
     return rows
 
 

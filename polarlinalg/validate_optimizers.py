@@ -87,45 +87,57 @@ def _trajectory(backend: Backend, name: str, dtype: str) -> dict[str, np.ndarray
     return {k: backend.to_numpy(v).astype(np.float64) for k, v in params.items()}
 
 
-def run(backends: Sequence[Backend], dtypes: Sequence[str] | None = None) -> list[OptimizerResult]:
-    """Run every optimizer on every backend and dtype (float32, float64 by default)."""
+def run(
+    backends: Sequence[Backend],
+    dtypes: Sequence[str] | None = None,
+    *,
+    on_row: Callable[[OptimizerResult, int, int], object] | None = None,
+) -> list[OptimizerResult]:
+    """Run every optimizer on every backend and dtype (float32, float64 by default).
+
+    Parameters
+    ----------
+    backends : sequence of polarlinalg.backends.Backend
+        Where to run.
+    dtypes : sequence of str, optional
+        Among the keys of :data:`TOLERANCES`; others are ignored, as are dtypes
+        a backend lacks.
+    on_row : callable, optional
+        ``on_row(row, done, total)`` is called as soon as each row is computed.
+    """
     from polarlinalg.backends import available_backends
 
     (numpy_backend,) = available_backends("numpy")
     dtypes = [d for d in (dtypes or TOLERANCES) if d in TOLERANCES]
+    jobs = [
+        (backend, name, dtype)
+        for backend in backends
+        for name in OPTIMIZERS
+        for dtype in dtypes
+        if backend.dtype(dtype) is not None
+    ]
     references = {name: _trajectory(numpy_backend, name, "float64") for name in OPTIMIZERS}
     rows = []
-    for backend in backends:
-        for name in OPTIMIZERS:
-            for dtype in dtypes:
-                if backend.dtype(dtype) is None:
-                    continue
-                start = time.perf_counter()
-                ref = references[name]
-                try:
-                    got = _trajectory(backend, name, dtype)
-                except Exception as exc:  # a failure is a failed row, with its message
-                    rows.append(
-                        OptimizerResult(
-                            backend.name,
-                            name,
-                            dtype,
-                            None,
-                            False,
-                            0.0,
-                            f"{type(exc).__name__}: {exc}",
-                        )
-                    )
-                    continue
-                scale = max(float(np.max(np.abs(v))) for v in ref.values())
-                error = max(float(np.max(np.abs(got[k] - ref[k]))) for k in ref) / scale
-                ok = bool(np.isfinite(error)) and error <= TOLERANCES[dtype]
-                rows.append(
-                    OptimizerResult(
-                        backend.name, name, dtype, error, ok, time.perf_counter() - start
-                    )
-                )
+    for backend, name, dtype in jobs:
+        rows.append(_run_one(backend, name, dtype, references[name]))
+        if on_row is not None:
+            on_row(rows[-1], len(rows), len(jobs))
     return rows
+
+
+def _run_one(
+    backend: Backend, name: str, dtype: str, ref: dict[str, np.ndarray]
+) -> OptimizerResult:
+    start = time.perf_counter()
+    try:
+        got = _trajectory(backend, name, dtype)
+    except Exception as exc:  # a failure is a failed row, with its message
+        note = f"{type(exc).__name__}: {exc}"
+        return OptimizerResult(backend.name, name, dtype, None, False, 0.0, note)
+    scale = max(float(np.max(np.abs(v))) for v in ref.values())
+    error = max(float(np.max(np.abs(got[k] - ref[k]))) for k in ref) / scale
+    ok = bool(np.isfinite(error)) and error <= TOLERANCES[dtype]
+    return OptimizerResult(backend.name, name, dtype, error, ok, time.perf_counter() - start)
 
 
 def format_table(rows: Sequence[OptimizerResult]) -> str:
