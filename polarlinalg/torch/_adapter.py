@@ -18,9 +18,11 @@ from typing import Any, ClassVar
 import array_api_compat.torch as torch_namespace
 import torch
 
+from polarlinalg._distributed.state_lists import tuple_fields_as_lists
 from polarlinalg._rules._base import MatrixRule
 from polarlinalg._rules.hyperparams import check_choice, check_flag, check_weight_decay
 from polarlinalg.torch._base import (
+    ParamsT,
     _adamw_rule,
     _check_lr,
     _distributed,
@@ -46,6 +48,13 @@ class RuleOptimizer(_MatrixOptimizer):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._rule_keys = _rule_fields(cls.rule_cls)
+
+    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+        super().__init__(params, defaults)
+        # tuple state fields (Shampoo's statistics, SOAP's bases) as lists in state dicts,
+        # as under a process group: torch.distributed.checkpoint saves list elements one by
+        # one, so a checkpoint saved at any world size loads into a single process
+        self.register_state_dict_post_hook(tuple_fields_as_lists)
 
     # -- the rule of a group ------------------------------------------------------------------
 

@@ -43,7 +43,14 @@ CASES = {
         params, lr=0.05, method="newton_schulz", steps=8, scale="shape"
     ),
     "muon": lambda params: [
-        Muon([p for p in params if p.ndim >= 2], lr=0.05, compute_dtype=torch.float64),
+        Muon(
+            [
+                {"params": [p for p in params if p.ndim == 2]},
+                {"params": [p for p in params if p.ndim > 2], "flatten": True},  # (6, 12)
+            ],
+            lr=0.05,
+            compute_dtype=torch.float64,
+        ),
         torch.optim.AdamW([p for p in params if p.ndim < 2], lr=0.01),
     ],
     # the generic rules: the owner holds a matrix's state and runs the rule on it whole
