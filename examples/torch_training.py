@@ -50,7 +50,7 @@ def main() -> None:
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     model = TinyLM()
-    groups = param_groups(model, options={"adamw": {"lr": 3e-3, "weight_decay": 0.0}})
+    groups = param_groups(model, options={"adamw": {"lr": 3e-3, "adamw_weight_decay": 0.0}})
     for group in groups:
         print(f"{group['rule']:6s} {', '.join(group['param_names'])}")
     opt = PolarGrad(

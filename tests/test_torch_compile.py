@@ -4,11 +4,11 @@ TorchDynamo runs ``_init_group`` eagerly while it traces a step (the protocol
 of ``torch.optim``'s optimizers), so the traced step holds no guard per
 parameter.  The tests run under ``recompile_limit=1`` with
 ``fail_on_recompile_limit_hit``: one recompilation of the step fails them.
-They compile with the ``aot_eager`` backend (TorchDynamo's capture and
-AOTAutograd's functionalisation of the in-place state updates, without
-Inductor's code generation, which only changes rounding and takes long on
-2 cores); ``tests/test_torch_optimizers.py::test_compiled_step_matches_eager``
-runs Inductor on a whole training step.
+They compile with the ``eager`` backend (TorchDynamo's capture and guards,
+which is what recompiles; AOTAutograd and Inductor only change the code run
+for each graph and take long on 2 cores);
+``tests/test_torch_optimizers.py::test_compiled_step_matches_eager`` runs Inductor
+on a whole training step.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ from typing import Any
 
 from polarlinalg._compat import array_namespace, lerp
 from polarlinalg._inv_root import inv_root
-from polarlinalg._linalg import conj_transpose, eye_like
+from polarlinalg._linalg import conj_transpose
 from polarlinalg._methods import get_method
 from polarlinalg._polar import orthogonalize
 from polarlinalg._rules._blocks import block_sizes, check_heads, check_split, map_blocks
@@ -178,6 +178,10 @@ class PolarGradRule:
         object.__setattr__(self, "heads", check_heads(self.heads))
         check_choice("form", self.form, FORMS)
         check_nonnegative("form_eps", self.form_eps)
+        if isinstance(self.form_eps, (int, float)) and self.form_eps == 0:
+            # rownorm divides the zero rows of unseen tokens by ε, and the one-sided roots
+            # invert the zero eigenvalues of a rank-deficient Gram matrix plus ε
+            raise ValueError("form_eps must be > 0 (it keeps zero rows and eigenvalues finite)")
         check_choice("scale", self.scale, SCALES)
         for name in ("polar_first", "nesterov", "bias_correction", "flatten", "check_finite"):
             if not isinstance(getattr(self, name), bool):
@@ -391,10 +395,20 @@ def _form(xp: ModuleType, rule: PolarGradRule, a: Any) -> Any:
         # rank-deficient Gram matrix (a wide A for "polar_right") slightly negative, far
         # beyond a small ε in float32, and (λ + ε)^(-1/2) would then be NaN
         root = inv_root(gram, 2, eps=float(eps), check_finite=False)
-    else:  # a traced ε (optax.inject_hyperparams): added to the matrix instead
-        gram = gram + eps * eye_like(xp, gram, gram.shape[-1])
-        root = inv_root(gram, 2, check_finite=False)
+    else:  # a traced ε (optax.inject_hyperparams): the same clamp, ε an array
+        root = _inv_sqrt_traced_eps(xp, gram, eps)
     return a @ root if right else root @ a  # A (AᴴA + εI)^{-1/2}, (AAᴴ + εI)^{-1/2} A
+
+
+def _inv_sqrt_traced_eps(xp: ModuleType, gram: Any, eps: Any) -> Any:
+    """``V diag((max(λ, 0) + ε)^{−1/2}) Vᴴ`` of Hermitian ``gram`` for a 0-d array ``ε``."""
+    h = (gram + conj_transpose(xp, gram)) / 2
+    w, v = xp.linalg.eigh(h)
+    w = xp.maximum(w, xp.zeros_like(w)) + xp.astype(eps, w.dtype)
+    s = w ** (-0.5)
+    if s.dtype != v.dtype:
+        s = xp.astype(s, v.dtype)
+    return (v * xp.expand_dims(s, axis=-2)) @ conj_transpose(xp, v)
 
 
 def _spread(xp: ModuleType, like: Any, value: float) -> Any:

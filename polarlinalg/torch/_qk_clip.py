@@ -78,7 +78,7 @@ def qk_clip_(
     Returns
     -------
     QKClipScales
-        ``(query, key)``: float32 factors per query head and per key head
+        ``(query, key)``: factors (at least float32) per query head and per key head
         (``query[h]·key[g(h)] = min(1, τ/S_h)``).
 
     Raises

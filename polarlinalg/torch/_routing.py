@@ -128,8 +128,8 @@ def param_groups(
         Parameters with fewer than two dimensions (biases, norm weights,
         scalars), the head's bias included.
 
-    Each parameter appears exactly once, under all of its names in
-    ``param_names`` order (a tied weight once, named by its first name);
+    Each parameter appears exactly once, named in ``param_names`` (a tied
+    weight once, by its first name);
     frozen parameters (``requires_grad=False``) are left out.  The groups
     come in the order embedding, head, hidden, vectors, then one per
     override pattern (in the order given); empty groups are omitted.  Every

@@ -144,6 +144,8 @@ class _Device:
     ],
 )
 def test_working_dtype_by_device(backend, dev, float16):
+    if backend.name.startswith("cupy"):
+        pytest.skip("CuPy arrays live on a GPU: float16 whatever the device object says")
     xp = backend.xp
     for name in ("bfloat16", "float16"):
         half = backend.dtype(name)
