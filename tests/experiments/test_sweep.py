@@ -193,6 +193,13 @@ def test_matrix_problem_sweep_bad_arguments(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
+def _quick_adamw_rate() -> float:
+    """AdamW's rate in ``experiment lm --quick`` (the tiny preset's, scaled down in size only)."""
+    from polarlinalg.experiments.lm.presets import get_preset
+
+    return get_preset("tiny").lrs["adamw"]
+
+
 def test_lm_sweep_command_records_every_point(tmp_path, capsys):
     import json
 
@@ -206,7 +213,8 @@ def test_lm_sweep_command_records_every_point(tmp_path, capsys):
     record = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
     role = record["roles"]["adamw"]
     assert record["seeds"] == [1000] and role["arm"] == "adamw"
-    assert [p["lr"] for p in role["points"]] == pytest.approx([1e-4, 1e-3, 1e-2])
+    start = _quick_adamw_rate()
+    assert [p["lr"] for p in role["points"]] == pytest.approx([start / 10, start, start * 10])
     assert all(p["detail"]["seeds"] == [1000] for p in role["points"])
     captured = capsys.readouterr()
     assert captured.out.count("sweep adamw") == 3
