@@ -7,6 +7,10 @@ always NumPy float64 (polarlinalg.testing), never the backend under test.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -164,3 +168,28 @@ def accuracy_case(backend, method, dtype, shape, cond, side):
         backend, a, u, h, side, tol, forward_tol=10 * tol * cond if cond <= 1e3 else None
     )
     return info
+
+
+def run_script(args: Sequence[str], what: str, timeout: float) -> None:
+    """Run ``python *args`` in a session of its own, one OpenMP thread per process.
+
+    Fails the test naming ``what`` when the script exits non-zero (with the end of
+    its output) or outlives ``timeout`` seconds (then the whole session is killed,
+    spawned ranks included).
+    """
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen(
+        [sys.executable, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail(f"the {what} did not finish in {timeout} s")
+    if proc.returncode != 0:
+        pytest.fail(f"the {what} failed:\n{out.decode(errors='replace')[-5000:]}")

@@ -11,12 +11,8 @@ where an uninterrupted single-process run of ``BEFORE + AFTER`` steps ends
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 import pytest
+from support import run_script
 
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")
@@ -39,23 +35,8 @@ GENERIC = {"shampoo", "soap", "normuon"}  # the owner of a matrix holds its whol
 
 def _spawn(phase: str, world: int, outdir) -> None:
     """Run one phase of the worker in its own session; kill the session on a timeout."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen(
-        [sys.executable, worker.__file__, phase, str(world), str(outdir), *CASES],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"the {world}-process {phase} did not finish in {TIMEOUT} s")
-    if proc.returncode != 0:
-        text = out.decode(errors="replace")[-5000:]
-        pytest.fail(f"the {world}-process {phase} failed:\n{text}")
+    args = [worker.__file__, phase, str(world), str(outdir), *CASES]
+    run_script(args, f"{world}-process {phase}", TIMEOUT)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,8 @@ single-process optimizer.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 import pytest
+from support import run_script
 
 torch = pytest.importorskip("torch")
 dist = pytest.importorskip("torch.distributed")
@@ -33,22 +29,7 @@ FOUR_PROCESS_CASE = "polargrad_momentum"
 
 def _spawn(world: int, outdir, cases=()) -> dict:
     """Run the worker in its own session; kill the whole session on a timeout."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen(
-        [sys.executable, worker.__file__, str(world), str(outdir), *cases],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"the {world}-process run did not finish in {TIMEOUT} s")
-    if proc.returncode != 0:
-        pytest.fail(f"the {world}-process run failed:\n{out.decode(errors='replace')[-5000:]}")
+    run_script([worker.__file__, str(world), str(outdir), *cases], f"{world}-process run", TIMEOUT)
     return torch.load(outdir / "results.pt", weights_only=False)
 
 
