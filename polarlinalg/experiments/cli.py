@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from polarlinalg._argtypes import csv_list, finite_float_at_least, positive_int, seed_list
+from polarlinalg._argtypes import csv_list, seed_list
+from polarlinalg.experiments.sweep import add_grid_options
 
 __all__ = ["PROBLEMS", "ProblemConfig", "main"]
 
@@ -179,18 +180,7 @@ def _parser() -> argparse.ArgumentParser:
             "best is interior) instead of the comparison run"
         ),
     )
-    parser.add_argument(
-        "--sweep-factor",
-        type=lambda t: finite_float_at_least(t, 1.0 + 1e-9, "a ratio > 1"),
-        default=math.sqrt(10.0),
-        help="the sweep grid's ratio (default √10)",
-    )
-    parser.add_argument(
-        "--sweep-max-points",
-        type=positive_int,
-        default=10,
-        help="stop an arm's sweep after this many rates (default 10, at least 3)",
-    )
+    add_grid_options(parser, "an arm")
     return parser
 
 

@@ -18,6 +18,7 @@ every worker busy.  Nothing here imports a framework.
 
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -25,9 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from polarlinalg._argtypes import finite_float_at_least, positive_int
+
 __all__ = [
     "Bracket",
     "SweepPoint",
+    "add_grid_options",
     "combine",
     "format_points",
     "immediate",
@@ -205,6 +209,25 @@ class Bracket:
             "interior": self.interior,
             "message": self.message,
         }
+
+
+def add_grid_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    """Add ``--sweep-factor`` and ``--sweep-max-points`` (a :class:`Bracket`'s grid) to ``parser``.
+
+    ``unit`` names what is swept in the help text (``"an arm"``, ``"a role"``).
+    """
+    parser.add_argument(
+        "--sweep-factor",
+        type=lambda t: finite_float_at_least(t, 1.0 + 1e-9, "a ratio > 1"),
+        default=SQRT10,
+        help="the sweep grid's ratio (default √10)",
+    )
+    parser.add_argument(
+        "--sweep-max-points",
+        type=positive_int,
+        default=10,
+        help=f"stop {unit}'s sweep after this many rates (default 10, at least 3)",
+    )
 
 
 def immediate(fn: Callable[..., Any], *args: Any) -> Future:

@@ -25,9 +25,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from polarlinalg._argtypes import csv_list, finite_float_at_least, positive_int, seed_list
+from polarlinalg._argtypes import csv_list, positive_int, seed_list
 from polarlinalg.experiments.lm.arms import ARM_NAMES, get_arm
 from polarlinalg.experiments.lm.presets import PRESETS, get_preset
+from polarlinalg.experiments.sweep import add_grid_options
 
 __all__ = ["main"]
 
@@ -143,18 +144,7 @@ def _parser() -> argparse.ArgumentParser:
             "use the earlier stages' optima"
         ),
     )
-    parser.add_argument(
-        "--sweep-factor",
-        type=lambda t: finite_float_at_least(t, 1.0 + 1e-9, "a ratio > 1"),
-        default=math.sqrt(10.0),
-        help="the sweep grid's ratio (default √10)",
-    )
-    parser.add_argument(
-        "--sweep-max-points",
-        type=positive_int,
-        default=10,
-        help="stop a role's sweep after this many rates (default 10, at least 3)",
-    )
+    add_grid_options(parser, "a role")
     parser.add_argument(
         "--jobs",
         type=positive_int,
