@@ -367,8 +367,11 @@ def _check_overflow(xp: ModuleType, a: Array, x: Array, checked: bool) -> None:
 # --- eigh ------------------------------------------------------------------------------------
 
 
-def _eigh_root(xp: ModuleType, x: Array, p: float, eps: float, masked: bool) -> Array:
+def _eigh_root(xp: ModuleType, x: Array, p: float, eps: Any, masked: bool) -> Array:
     """``V diag((max(λ, 0) + ε)^{−1/p}) Vᴴ`` of the Hermitian part of ``x``.
+
+    ``eps`` is a Python number or a 0-d array (a traced hyper-parameter, cast to
+    the eigenvalues' dtype).
 
     Unchecked input (``check_finite=False`` or traced) holding NaN/inf is
     decomposed as the identity and its root made NaN: some backends' eigh
@@ -381,7 +384,9 @@ def _eigh_root(xp: ModuleType, x: Array, p: float, eps: float, masked: bool) -> 
         h = xp.where(finite, h, eye_like(xp, h, h.shape[-1]))
     w, v = xp.linalg.eigh(h)
     w = xp.maximum(w, xp.zeros_like(w))
-    if eps:
+    if not isinstance(eps, (int, float)):
+        w = w + xp.astype(eps, w.dtype)
+    elif eps:
         w = w + eps
     s = w ** (-1.0 / p)  # inf where λ + ε = 0
     if s.dtype != v.dtype:

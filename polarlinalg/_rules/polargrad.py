@@ -72,7 +72,7 @@ from types import MappingProxyType, ModuleType
 from typing import Any
 
 from polarlinalg._compat import array_namespace, lerp
-from polarlinalg._inv_root import inv_root
+from polarlinalg._inv_root import _eigh_root, inv_root
 from polarlinalg._linalg import conj_transpose
 from polarlinalg._methods import get_method
 from polarlinalg._polar import orthogonalize
@@ -396,19 +396,8 @@ def _form(xp: ModuleType, rule: PolarGradRule, a: Any) -> Any:
         # beyond a small ε in float32, and (λ + ε)^(-1/2) would then be NaN
         root = inv_root(gram, 2, eps=float(eps), check_finite=False)
     else:  # a traced ε (optax.inject_hyperparams): the same clamp, ε an array
-        root = _inv_sqrt_traced_eps(xp, gram, eps)
+        root = _eigh_root(xp, gram, 2, eps, masked=False)
     return a @ root if right else root @ a  # A (AᴴA + εI)^{-1/2}, (AAᴴ + εI)^{-1/2} A
-
-
-def _inv_sqrt_traced_eps(xp: ModuleType, gram: Any, eps: Any) -> Any:
-    """``V diag((max(λ, 0) + ε)^{−1/2}) Vᴴ`` of Hermitian ``gram`` for a 0-d array ``ε``."""
-    h = (gram + conj_transpose(xp, gram)) / 2
-    w, v = xp.linalg.eigh(h)
-    w = xp.maximum(w, xp.zeros_like(w)) + xp.astype(eps, w.dtype)
-    s = w ** (-0.5)
-    if s.dtype != v.dtype:
-        s = xp.astype(s, v.dtype)
-    return (v * xp.expand_dims(s, axis=-2)) @ conj_transpose(xp, v)
 
 
 def _spread(xp: ModuleType, like: Any, value: float) -> Any:
