@@ -6,6 +6,7 @@
     polarlinalg experiment lm --preset gpu --arms adamw,polargradm_embed_head --device cuda
     polarlinalg experiment lm --quick --out /tmp/lm      # a few small steps of every arm
     polarlinalg experiment lm --merge run-a run-b --out all   # one report from several
+    polarlinalg experiment lm --horizon run-200 run-2000 --out horizon  # ranking vs steps
     polarlinalg experiment lm --sweep adamw --sweep muon,normuon --jobs 2 --out sweep
 
 Learning rates come from the preset; ``--lr ROLE=VALUE`` (repeatable) sets one
@@ -133,6 +134,15 @@ def _parser() -> argparse.ArgumentParser:
         help="train nothing: combine these results directories (same preset) into --out",
     )
     parser.add_argument(
+        "--horizon",
+        nargs=2,
+        metavar=("SHORT_DIR", "LONG_DIR"),
+        help=(
+            "train nothing: compare two results directories of one preset that differ in steps "
+            "(does the ranking hold?); writes horizon.md, horizon.json, horizon.png into --out"
+        ),
+    )
+    parser.add_argument(
         "--sweep",
         type=_roles,
         action="append",
@@ -160,6 +170,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark with command-line arguments ``argv``; return the exit status."""
     parser = _parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.horizon:
+        if args.merge or args.sweep:
+            parser.error("--horizon excludes --merge and --sweep")
+        from polarlinalg.experiments.lm.horizon import (
+            compare_directories,
+            horizon_markdown,
+            write_horizon,
+        )
+
+        try:
+            comparison = compare_directories(*args.horizon)
+        except ValueError as exc:
+            parser.error(f"--horizon: {exc}")
+        written = write_horizon(args.out, comparison, plots=not args.no_plots)
+        print(horizon_markdown(comparison))
+        print(f"wrote {', '.join(str(p) for p in written)}")
+        return 0
     if args.merge:
         from polarlinalg.experiments.lm.report import merge_results
 
