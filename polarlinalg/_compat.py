@@ -23,8 +23,10 @@ __all__ = [
     "device",
     "dtype_from_name",
     "fori_loop",
+    "host_frobenius_norms",
     "is_traced",
     "lerp",
+    "lerp_",
     "qr_r",
     "solve_triangular",
 ]
@@ -92,6 +94,27 @@ def is_traced(x: Any) -> bool:
         # Concrete JAX arrays can be read (eager mode); tracers cannot.
         return isinstance(x, jax.core.Tracer)
     return bool(array_api_compat.is_lazy_array(x))
+
+
+def host_frobenius_norms(x: Any) -> list[float] | None:
+    """Return ``‖x‖_F`` of each matrix of an eager PyTorch CPU tensor, else None.
+
+    One pass over ``x``, accumulated in at least float32 by
+    ``torch.linalg.vector_norm``, and read on the host (free on a CPU: no
+    device synchronisation).  None for anything else: other frameworks, other
+    devices (where reading would synchronise), traced or compiled tensors,
+    complex or empty input.  The caller checks the values' range before using
+    them (an overflowing or underflowing sum of squares reads as ``inf`` or as
+    a number far below the entries' scale).
+    """
+    torch = _torch_module()
+    if torch is None or not isinstance(x, torch.Tensor) or x.device.type != "cpu":
+        return None
+    if not x.is_floating_point() or x.numel() == 0 or x.ndim < 2 or is_traced(x):
+        return None
+    dtype = torch.float32 if x.element_size() < 4 else None  # half: accumulate in float32
+    norms = torch.linalg.vector_norm(x, dim=(-2, -1), dtype=dtype)
+    return [float(v) for v in norms.reshape(-1).tolist()]
 
 
 def fori_loop(like: Any, count: int, body: Callable[[Any], Any], state: Any) -> Any:
@@ -181,6 +204,21 @@ def lerp(xp: ModuleType, start: Any, end: Any, weight: Any) -> Any:
         if start.dtype == end.dtype and (not torch.is_tensor(weight) or weight.ndim == 0):
             return torch.lerp(start, end, weight)
     return start + weight * (end - start)
+
+
+def lerp_(xp: ModuleType, start: Any, end: Any, weight: Any) -> Any:
+    """``start + weight·(end − start)``, written into ``start`` where the framework can.
+
+    PyTorch: ``start.lerp_(end, weight)`` (one pass, no new tensor), and
+    ``start`` is returned.  Elsewhere (immutable JAX arrays, NumPy, CuPy) the
+    result of :func:`lerp`, a new array, and ``start`` is left as it was.
+    """
+    torch = _torch_module()
+    if torch is not None and isinstance(start, torch.Tensor) and isinstance(end, torch.Tensor):
+        same = start.dtype == end.dtype and start.shape == end.shape
+        if same and (not torch.is_tensor(weight) or weight.ndim == 0):
+            return start.lerp_(end, weight)
+    return lerp(xp, start, end, weight)
 
 
 def _namespace_kind(xp: ModuleType) -> str:

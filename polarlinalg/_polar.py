@@ -76,8 +76,15 @@ def _prepare(
     method: Method,
     compute_dtype: Any,
     check_finite: bool,
-) -> tuple[Any, Array, Any, bool]:
-    """Validate ``a``; return ``(xp, a in the compute dtype, result dtype, values checked)``."""
+    plan: Any = None,
+) -> tuple[Any, Array, Any, bool, Any]:
+    """Validate ``a``; return ``(xp, x, result dtype, values checked, plan)``.
+
+    ``x`` is ``a`` in the compute dtype.  With ``plan`` given, before a cast to
+    a narrower floating dtype ``method.prescale(xp, a, plan)`` may return
+    ``(a normalised in its own precision, the plan for such input)``; ``x`` is
+    then that, cast, and the plan returned is the new one (else ``plan``).
+    """
     xp = array_namespace(a)
     if a.ndim < 2:
         raise ValueError(
@@ -93,19 +100,44 @@ def _prepare(
         method=method.name,
     )
     check = check_finite and not is_traced(a)
-    if check and not bool(xp.all(xp.isfinite(a))):
+    if check and not _all_finite(xp, a):
         raise ValueError(
             "the input contains NaN or infinity; the polar decomposition is undefined "
             "(pass check_finite=False to skip this check)"
         )
-    x = a if a.dtype == dtypes.compute else xp.astype(a, dtypes.compute)
+    source, prescaled = a, None
+    if plan is not None and method.prescale is not None:
+        if _narrowing(xp, a.dtype, dtypes.compute):
+            prescaled = method.prescale(xp, a, plan)
+            if prescaled is not None:
+                source, plan = prescaled
+    x = source if source.dtype == dtypes.compute else xp.astype(source, dtypes.compute)
     narrower = x is not a and float(xp.finfo(x.dtype).max) < _max_of(xp, a.dtype)
-    if check and narrower and not bool(xp.all(xp.isfinite(x))):
+    if check and narrower and prescaled is None and not _all_finite(xp, x):
         raise ValueError(
             f"the input's values overflow the compute dtype {dtypes.compute}; "
             "choose a wider compute_dtype"
         )
-    return xp, x, dtypes.result, check
+    return xp, x, dtypes.result, check, plan
+
+
+def _narrowing(xp: Any, source: Any, target: Any) -> bool:
+    """Whether ``source`` → ``target`` is a cast between real floating dtypes that loses bits."""
+    real = xp.isdtype(source, "real floating") and xp.isdtype(target, "real floating")
+    return real and xp.finfo(target).bits < xp.finfo(source).bits
+
+
+def _all_finite(xp: Any, a: Array) -> bool:
+    """Whether every entry of ``a`` is finite, mostly from one sum.
+
+    An infinite or NaN entry makes the sum infinite or NaN, so a finite sum
+    proves every entry finite with one pass (the elementwise test is two to
+    four).  Only a sum that overflowed from finite entries needs the
+    elementwise test.
+    """
+    if bool(xp.isfinite(xp.sum(a))):
+        return True
+    return bool(xp.all(xp.isfinite(a)))
 
 
 def _max_of(xp: Any, dtype: Any) -> float:
@@ -304,7 +336,7 @@ def orthogonalize(
     """
     spec = get_method(method)
     plan = spec.plan(steps, coefficients, options)
-    xp, x, result_dtype, checked = _prepare(a, spec, compute_dtype, check_finite)
+    xp, x, result_dtype, checked, plan = _prepare(a, spec, compute_dtype, check_finite, plan)
     u, progress = _factor(xp, x, spec, plan, checked)
     u = _cast(xp, u, result_dtype)
     return (u, _info(spec, progress)) if return_info else u
@@ -412,7 +444,7 @@ def polar(
         raise ValueError(f"side must be 'right' or 'left'; got {side!r}")
     spec = get_method(method)
     plan = spec.plan(steps, coefficients, options)
-    xp, x, result_dtype, checked = _prepare(a, spec, compute_dtype, check_finite)
+    xp, x, result_dtype, checked, _ = _prepare(a, spec, compute_dtype, check_finite)
     u, progress = _factor(xp, x, spec, plan, checked)
     if side == "right":
         h = symmetrize(xp, conj_transpose(xp, u) @ x)

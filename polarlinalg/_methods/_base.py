@@ -97,6 +97,13 @@ class Method:
         arguments on the host and returns an immutable plan for ``run``.
     run : callable
         ``run(xp, x, plan) -> (u, progress)`` (see the module docstring).
+    prescale : callable, optional
+        ``prescale(xp, a, plan) -> (a', plan') or None``: before ``a`` is cast
+        to a narrower compute dtype, the method's own first step done in
+        ``a``'s precision (the normalisation of the polynomial methods) and
+        the plan that skips it; None where it would not pay (then ``a`` is
+        cast as it is).  ``orthogonalize`` uses it; ``polar`` does not (its
+        ``H`` needs the input unscaled).
     """
 
     name: str
@@ -109,6 +116,7 @@ class Method:
     configure: Callable[[int | None, Any, Mapping[str, Any]], Any]
     run: Callable[[ModuleType, Any, Any], tuple[Any, Progress | None]]
     options: Mapping[str, Any] = field(default_factory=dict)
+    prescale: Callable[[ModuleType, Any, Any], tuple[Any, Any] | None] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))

@@ -100,14 +100,17 @@ def change(xp: ModuleType, new: Any, old: Any) -> Any:
     return xp.linalg.vector_norm(new - old, axis=(-2, -1))
 
 
-def polish(xp: ModuleType, x: Any) -> Any:
+def polish(xp: ModuleType, x: Any, gram: Any = None) -> Any:
     """One Newton–Schulz step ``X ← X(1.5I − 0.5XᴴX)`` (tall ``x``): ``δ → 1.5δ²``.
 
     The polynomial is formed on the small ``n × n`` side, so the step is two
-    matrix products and no full-size elementwise pass.
+    matrix products and no full-size elementwise pass; ``gram``, when given,
+    is ``XᴴX`` already formed (one product).
     """
     n = x.shape[-1]
-    return x @ (1.5 * eye_like(xp, x, n) - 0.5 * (conj_transpose(xp, x) @ x))
+    if gram is None:
+        gram = conj_transpose(xp, x) @ x
+    return x @ (1.5 * eye_like(xp, x, n) - 0.5 * gram)
 
 
 def stacked_scalars(xp: ModuleType, values: Sequence[float], like: Any) -> Any:
@@ -122,7 +125,10 @@ def _qr_form(xp: ModuleType, x: Any, shifts: Sequence[float]) -> Any:
     eye = eye_like(xp, x, n)
     if g == 1:  # no stacking axis: fewer copies
         root = math.sqrt(shifts[0])
-        stacked = xp.concat([x, xp.broadcast_to(root * eye, (*x.shape[:-2], n, n))], axis=-2)
+        # Stacked as the transpose of [Xᵀ, √s·I]: column-major (LAPACK's order), so the
+        # factorization copies it straight instead of transposing it (NumPy, PyTorch).
+        side = xp.broadcast_to(root * eye, (*x.shape[:-2], n, n))
+        stacked = xp.matrix_transpose(xp.concat([xp.matrix_transpose(x), side], axis=-1))
         q = qr_q(xp, stacked)
         out = (q[..., :m, :] @ conj_transpose(xp, q[..., m:, :])) * (1.0 / root)
         return xp.expand_dims(out, axis=0)
@@ -190,7 +196,7 @@ def prepare(xp: ModuleType, x: Any, lower: float | None) -> Start:
     iterations on the device (matrix–vector products; static, so it traces).
     Then ``σ_min(X₀) ≥ σ_min(A)/(1.1‖A‖₂)``, so a caller's bound
     ``lower ≤ σ_min(A)/σ_max(A) = 1/κ₂(A)`` becomes ``ℓ = lower/1.1``.  Without
-    one, eager arrays get :func:`estimate_bounds` (one QR factorization) and
+    one, eager arrays get :func:`estimate_bounds` (one QR or LU factorization) and
     traced arrays the dtype's ε.
     """
     x = scale_to_unit_norm(xp, x)
@@ -210,7 +216,7 @@ def prepare(xp: ModuleType, x: Any, lower: float | None) -> Start:
     return Start(x, lower, traced)
 
 
-def orthogonal_enough(xp: ModuleType, x: Any) -> Any:
+def orthogonal_enough(xp: ModuleType, x: Any, gram: Any = None) -> Any:
     """Per matrix: ``‖XᴴX − I‖₂ ≤ 10√ε``, so the final polish takes ``U`` to a few ε.
 
     One Newton–Schulz step takes a singular value ``1 + δ`` to ``1 − 3δ²/2 + O(δ³)``.
@@ -218,11 +224,13 @@ def orthogonal_enough(xp: ModuleType, x: Any) -> Any:
     rounding noise of ``XᴴX`` and with many small deviations) is estimated by
     six power iterations on the Hermitian ``XᴴX − I``: a direction still far
     from 1 dominates it.  Used after a schedule, to catch an overestimated ℓ,
-    and to report convergence.
+    and to report convergence.  ``gram``, when given, is ``XᴴX`` already formed.
     """
     n = x.shape[-1]
     eps = float(xp.finfo(real_dtype(xp, x.dtype)).eps)
-    deviation = conj_transpose(xp, x) @ x - eye_like(xp, x, n)
+    if gram is None:
+        gram = conj_transpose(xp, x) @ x
+    deviation = gram - eye_like(xp, x, n)
     v = start_vector(xp, deviation)
     size = None
     for _ in range(6):
@@ -257,7 +265,8 @@ def iterate(
     estimated again on the current iterate and a new schedule follows (then
     ``fallback`` steps), up to ``max_steps`` in all.  Traced, exactly
     ``min(len(schedule), max_steps)`` steps run.  ``converged`` in the result
-    also counts matrices that are orthogonal enough at the end.  Steps for
+    also counts matrices that are orthogonal enough at the end (a test skipped
+    eagerly when every matrix has already converged).  Steps for
     which ``finishing(step)`` holds (Newton–Schulz) are reported apart from
     the main iterations, together with the final polish.
     """
@@ -295,8 +304,10 @@ def iterate(
         finished += bool(finishing(step))
         if not traced and bool(xp.all(done)):
             break
-    done = done | orthogonal_enough(xp, x)
-    return polish(xp, x), Progress(taken - finished, done, start.lower, finished + 1)
+    gram = conj_transpose(xp, x) @ x  # shared by the final test and the polish
+    if traced or not bool(xp.all(done)):  # eagerly, skipped when all have converged
+        done = done | orthogonal_enough(xp, x, gram)
+    return polish(xp, x, gram), Progress(taken - finished, done, start.lower, finished + 1)
 
 
 def rational_method(

@@ -41,7 +41,7 @@ from polarlinalg._compat import addmm
 from polarlinalg._dtypes import is_low_precision
 from polarlinalg._linalg import conj_transpose, eye_like
 from polarlinalg._methods._base import Method, Progress
-from polarlinalg._methods._scaling import normalise_frobenius
+from polarlinalg._methods._scaling import host_scale, normalise_frobenius
 
 __all__ = ["NEWTON_SCHULZ", "POLAR_EXPRESS", "SchedulePlan", "iterate", "plan_schedule"]
 
@@ -55,6 +55,7 @@ class SchedulePlan(NamedTuple):
     rows: Schedule
     safety: float
     eps: float = 0.0
+    normalised: bool = False  # the input is already X₀ (see _prescale)
 
 
 def check_eps(value: Any) -> float:
@@ -101,7 +102,7 @@ def plan_schedule(
     return SchedulePlan(apply_schedule(rows, n, row_safety), safety, eps)
 
 
-def quintic_step(xp: ModuleType, x: Any, row: tuple[float, float, float], eye: Any) -> Any:
+def quintic_step(xp: ModuleType, x: Any, row: tuple[float, float, float], eye: Any | None) -> Any:
     """One step ``x ← (aI + bG + cG²) x`` with ``G = x xᴴ`` (``x`` wide, ``eye`` k × k).
 
     In float32/float64 the polynomial is assembled on the small ``k × k`` side
@@ -128,15 +129,31 @@ def _fused(xp: ModuleType, x: Any) -> bool:
 
 def iterate(xp: ModuleType, x: Any, rows: Schedule) -> Any:
     """Apply the schedule ``rows`` to an already normalised wide stack ``x``."""
-    eye = eye_like(xp, x, x.shape[-2])
+    # the big-side form (PyTorch, half precision) needs no identity
+    eye = None if _fused(xp, x) else eye_like(xp, x, x.shape[-2])
     for row in rows:
         x = quintic_step(xp, x, row, eye)
     return x
 
 
 def _run(xp: ModuleType, x: Any, plan: SchedulePlan) -> tuple[Any, Progress]:
-    u = iterate(xp, normalise_frobenius(xp, x, plan.safety, plan.eps), plan.rows)
-    return u, Progress(len(plan.rows), None, None)
+    x0 = x if plan.normalised else normalise_frobenius(xp, x, plan.safety, plan.eps)
+    return iterate(xp, x0, plan.rows), Progress(len(plan.rows), None, None)
+
+
+def _prescale(xp: ModuleType, a: Any, plan: SchedulePlan) -> tuple[Any, SchedulePlan] | None:
+    """``X₀`` in ``a``'s own precision, before the cast to a narrower compute dtype.
+
+    Only where one pass gives the norms (:func:`host_scale`; eager PyTorch on a
+    CPU): then the normalisation reads ``a`` once and multiplies once, and the
+    cast rounds the normalised entries once, instead of normalising the
+    rounded copy (a float32 copy of it first, for the norm, in half
+    precision).  None elsewhere.
+    """
+    scale = host_scale(xp, a, plan.safety, plan.eps)
+    if scale is None:
+        return None
+    return a * scale, plan._replace(normalised=True)
 
 
 def _schedule_method(name: str, summary: str, schedule: str, safety: float | None) -> Method:
@@ -152,6 +169,7 @@ def _schedule_method(name: str, summary: str, schedule: str, safety: float | Non
         configure=functools.partial(plan_schedule, default=schedule),
         run=_run,
         options={"safety": safety, "eps": 0.0},
+        prescale=_prescale,
     )
 
 

@@ -17,8 +17,9 @@ products) finish the job more cheaply, down to ``√ε``; a final Newton–Schul
 polish restores orthogonality to working precision.  From ``ℓ = 1e-16`` that is
 four QDWH steps (two QR-form) and three Newton–Schulz steps.
 
-``ℓ``: eager arrays get an estimate from one QR factorization
-(:mod:`._lower_bound`), so well-conditioned inputs skip the QR-form steps;
+``ℓ``: eager arrays get an estimate from one QR factorization, or one LU
+factorization for square matrices on NumPy and PyTorch (:mod:`._lower_bound`),
+so well-conditioned inputs skip the QR-form steps;
 under ``jax.jit``/``torch.compile`` the schedule comes from ``lower=``
 (default: the compute dtype's ε, as JAX does) and is static.  Convergence is
 tested after every step (``‖X_{k+1} − X_k‖_F ≤ (5ε)^{1/3}``): eagerly the loop

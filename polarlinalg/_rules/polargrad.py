@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType
 from typing import Any
 
-from polarlinalg._compat import array_namespace, lerp
+from polarlinalg._compat import array_namespace, lerp, lerp_
 from polarlinalg._inv_root import _eigh_root, inv_root
 from polarlinalg._linalg import conj_transpose
 from polarlinalg._methods import get_method
@@ -280,11 +280,20 @@ def _shape_scale(rule: PolarGradRule, shape: tuple[int, ...]) -> float:
     return 1.0
 
 
-def _momentum(rule: PolarGradRule, buf: Any, x: Any, count: Any) -> tuple[Any, Any]:
-    """Return ``(M̃, new buffer)`` for the new term ``x``."""
+def _momentum(
+    rule: PolarGradRule, buf: Any, x: Any, count: Any, inplace: bool = False
+) -> tuple[Any, Any]:
+    """Return ``(M̃, new buffer)`` for the new term ``x``.
+
+    ``inplace=True`` lets a caller that owns ``buf`` (a torch.optim wrapper's
+    state) have it updated in place where the framework allows
+    (:func:`polarlinalg._compat.lerp_`): the new buffer is then ``buf`` itself,
+    one pass and no new array.  The default leaves ``buf`` unchanged, as a
+    functional update must.
+    """
     beta = rule.momentum
     xp = array_namespace(buf)
-    new = lerp(xp, buf, x, 1 - beta)
+    new = (lerp_ if inplace else lerp)(xp, buf, x, 1 - beta)
     if not rule.bias_correction:
         return (lerp(xp, x, new, beta) if rule.nesterov else new), new
     if count is None:
@@ -352,20 +361,26 @@ def polargrad_direction_parts(
     grad: Any,
     buf: Any | None,
     count: Any = None,
+    inplace: bool = False,
+    fold_scale: bool = False,
 ) -> tuple[Any, Any, Any | None]:
     """:func:`polargrad_direction` as ``(D / c, c, buffer)`` with ``c`` a per-step constant.
 
     ``c`` collects the scale that does not depend on the data (the shape or
     RMS factor times ``scale_factor``; the nuclear-norm factor, one per matrix,
     is already applied), so a wrapper can fold it into its learning rate
-    instead of spending a pass over the direction on it.
+    instead of spending a pass over the direction on it.  ``inplace``: see
+    :func:`_momentum` (for a caller that owns ``buf``).  ``fold_scale=True``
+    returns the data-dependent scale too (the nuclear norm, momentum first)
+    as part of ``c``, then an array broadcastable to ``D``, so a wrapper can
+    fuse it into its update as well.
     """
     if buf is not None and grad.dtype != buf.dtype:
         grad = xp.astype(grad, buf.dtype)
     if rule.polar_first:
         u, scale, constant = direction_factor(xp, rule, grad)
         if buf is not None:
-            look, buf = _momentum(rule, buf, u, count)
+            look, buf = _momentum(rule, buf, u, count, inplace)
         else:
             look = u
         if scale is not None:  # ⟨G, U⟩ of this step's gradient scales the average
@@ -373,9 +388,11 @@ def polargrad_direction_parts(
         return look, constant, buf
     look = grad
     if buf is not None:
-        look, buf = _momentum(rule, buf, grad, count)
+        look, buf = _momentum(rule, buf, grad, count, inplace)
     u, scale, constant = direction_factor(xp, rule, look)
     if scale is not None:
+        if fold_scale:
+            return u, (scale if constant == 1.0 else scale * constant), buf
         u = u * scale
     return u, constant, buf
 

@@ -203,6 +203,7 @@ def _torch_steppers(
                 weight_decay=0.1,
                 method="newton_schulz",
                 compute_dtype=torch.bfloat16,
+                check_finite=False,  # as torch.optim.Muon, which checks nothing
             ),
         }
     )

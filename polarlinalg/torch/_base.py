@@ -454,17 +454,33 @@ def _polar_step(
     lr, wd = group["lr"], group["weight_decay"]
     for (shape, *_), members in buckets.items():
         stacked = _stack([as_matrices(grads[i], rule.flatten) for i in members])
-        buf = _stack([bufs[i].reshape(shape) for i in members]) if bufs else None
-        direction, constant, buf = polargrad_direction_parts(_xp(stacked), rule, stacked, buf)
-        if buf is not None:
+        # The momentum buffers are this optimizer's state: without check_finite the rule
+        # updates a single matrix's buffer in place (the state tensor itself, when it has
+        # the matrix shape); stacks and reshaped buffers are copies, copied back below.
+        # With check_finite the polar step may still raise (a momentum that overflowed),
+        # and the state must then be left as it was: out of place.
+        single = bool(bufs) and len(members) == 1 and tuple(bufs[members[0]].shape) == shape
+        given = None
+        if bufs:
+            given = (
+                bufs[members[0]] if single else _stack([bufs[i].reshape(shape) for i in members])
+            )
+        direction, constant, buf = polargrad_direction_parts(
+            _xp(stacked), rule, stacked, given, inplace=not rule.check_finite, fold_scale=True
+        )
+        if buf is not None and not (single and buf is given):
             news = _unstack(buf, len(members))
             torch._foreach_copy_(
                 [bufs[i] for i in members],
                 [b.reshape(bufs[i].shape) for b, i in zip(news, members, strict=True)],
             )
-        if not isinstance(constant, (int, float)):
-            direction, constant = direction * constant, 1.0
         bucket = [params[i] for i in members]
+        if not isinstance(constant, (int, float)):  # per-matrix scales (the nuclear norm)
+            fused = not torch.is_tensor(lr) and all(p.shape == shape[-2:] for p in bucket)
+            if fused:  # p ← (1 − γλ) p − γ·s·U in one pass per matrix: no scaled copy of U
+                _apply_scaled(bucket, _unstack(direction, len(members)), lr, wd, constant)
+                continue
+            direction, constant = direction * constant, 1.0
         updates = [
             d.reshape(p.shape).to(p.dtype)
             for d, p in zip(_unstack(direction, len(members)), bucket, strict=True)
@@ -513,3 +529,23 @@ def _apply(
         torch._foreach_sub_(params, torch._foreach_mul(updates, lr * scale))
     else:
         torch._foreach_add_(params, updates, alpha=-lr * scale)
+
+
+def _apply_scaled(
+    params: list[torch.Tensor],
+    directions: list[torch.Tensor],
+    lr: float,
+    wd: Any,
+    scales: torch.Tensor,
+) -> None:
+    """``p ← (1 − lr·wd) p − lr·sᵢ·dᵢ`` for 2-D ``params``; ``scales`` stacks the ``sᵢ``.
+
+    ``sᵢ`` broadcasts to ``dᵢ`` (a ``1 × 1`` nuclear norm, or one per block
+    row or column).  ``addcmul_`` reads ``dᵢ`` once and writes ``p`` once, in
+    ``p``'s dtype.
+    """
+    if wd != 0:
+        torch._foreach_mul_(params, 1 - lr * wd)
+    per_matrix = [scales] if len(params) == 1 else list(scales.unbind(0))
+    for p, d, s in zip(params, directions, per_matrix, strict=True):
+        p.addcmul_(d, s, value=-lr)
