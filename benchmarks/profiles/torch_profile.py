@@ -35,12 +35,12 @@ from torch.profiler import ProfilerActivity, profile
 import polarlinalg as pl
 
 
-def _steppers(layers: int) -> dict[str, Callable[[], None]]:
+def _steppers(layers: int, shapes: list[tuple[int, int]] | None) -> dict[str, Callable[[], None]]:
     """The bench's own optimizer steps (``polarlinalg bench``'s Muon family), by name."""
     from polarlinalg.backends import available_backends
     from polarlinalg.bench.optimizers import _numpy_params, _torch_steppers, gpt2_shapes
 
-    shapes = gpt2_shapes(layers)
+    shapes = gpt2_shapes(layers) if shapes is None else shapes
     init = _numpy_params(shapes, 0, scale=True)
     grads = [_numpy_params(shapes, seed, scale=False) for seed in (1, 2)]
     steppers, _ = _torch_steppers(available_backends("torch")[0], init, grads)
@@ -103,6 +103,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--layers", type=int, default=4, help="GPT-2-small layers (default 4)")
+    parser.add_argument(
+        "--shapes", default=None, help="other matrices than GPT-2 small's, e.g. 64x128,128x64"
+    )
     parser.add_argument("--sizes", default="256,512", help="polar_express sizes")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--json", default=None)
@@ -116,7 +119,10 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
-    steppers = _steppers(args.layers)
+    shapes = None
+    if args.shapes:
+        shapes = [tuple(int(v) for v in item.split("x")) for item in args.shapes.split(",")]
+    steppers = _steppers(args.layers, shapes)
     for fn in steppers.values():
         fn()
         fn()
