@@ -5,7 +5,8 @@ of :mod:`polarlinalg.experiments.arms` on a problem of :mod:`polarlinalg.problem
 shows a progress bar, prints a summary table and writes ``<problem>.csv``,
 ``<problem>.json``, ``<problem>.png`` and ``summary.md`` to ``--out``.
 ``--sweep ARM[,ARM…]`` instead sweeps those arms' learning rates until each
-optimum is interior (:mod:`polarlinalg.experiments.problem_sweep`).
+optimum is interior (:mod:`polarlinalg.experiments.problem_sweep`);
+``--merge JSON…`` combines result files of separate processes into one report.
 ``polarlinalg experiment lm …`` is the language-model benchmark
 (:mod:`polarlinalg.experiments.lm.cli`).
 """
@@ -181,6 +182,16 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     add_grid_options(parser, "an arm")
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help=(
+            "run nothing: combine result JSONs of this problem with the same settings "
+            "(e.g. seeds run in separate processes) into one report in --out"
+        ),
+    )
     return parser
 
 
@@ -256,10 +267,11 @@ def _meta(args: argparse.Namespace, backend: Any, sizes: dict[str, Any], steps: 
 
 
 def _run(args: argparse.Namespace) -> int:
-    from polarlinalg.experiments import report
     from polarlinalg.experiments.arms import default_arms
     from polarlinalg.experiments.runner import run_arm
 
+    if args.merge is not None:
+        return _merge(args)
     config = PROBLEMS[args.problem]
     arms = default_arms(args.problem, args.arms)
     if args.list_arms:
@@ -328,14 +340,6 @@ def _run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
 
-    rows = report.summarize(traces, threshold)
-    title = (
-        f"{args.problem} on {backend.name} ({backend.device_name}, {args.dtype}), "
-        f"{steps} steps, seeds {','.join(map(str, args.seeds))}"
-    )
-    table = report.format_table(rows, threshold)
-    print(title)
-    print(table)
     meta = _meta(args, backend, sizes, steps)
     meta["threshold"] = threshold
     meta["arms"] = {
@@ -348,18 +352,100 @@ def _run(args: argparse.Namespace) -> int:
         }
         for a in arms
     }
+    return _report(traces, meta, out, plot=not args.no_plot)
+
+
+def _report(traces: list[Any], meta: dict[str, Any], out: Path, *, plot: bool) -> int:
+    """Print the summary table and write the CSV, JSON, ``summary.md`` and (``plot``) PNG."""
+    from polarlinalg.experiments import report
+
+    problem, threshold = meta["problem"], meta["threshold"]
+    rows = report.summarize(traces, threshold)
+    title = (
+        f"{problem} on {meta['backend']} ({meta['device']}, {meta['dtype']}), "
+        f"{meta['steps']} steps, seeds {','.join(map(str, meta['seeds']))}"
+    )
+    print(title)
+    print(report.format_table(rows, threshold))
     written = [
-        report.write_csv(traces, out / f"{args.problem}.csv"),
-        report.write_json(traces, rows, meta, out / f"{args.problem}.json"),
+        report.write_csv(traces, out / f"{problem}.csv"),
+        report.write_json(traces, rows, meta, out / f"{problem}.json"),
     ]
     (out / "summary.md").write_text(
         f"{title}\n\n{report.format_table(rows, threshold, markdown=True)}\n", encoding="utf-8"
     )
     written.append(out / "summary.md")
-    if not args.no_plot:
-        written.append(report.plot(traces, out / f"{args.problem}.png", title))
+    if plot:
+        written.append(report.plot(traces, out / f"{problem}.png", title))
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+# the settings that must agree for runs to share one table
+_MERGE_KEYS = ("problem", "backend", "device", "dtype", "steps", "sizes", "quick", "threshold")
+
+
+def _merge(args: argparse.Namespace) -> int:
+    """``--merge``: one report from result JSONs of the same problem and settings.
+
+    Runs of separate processes (other seeds, other arms, e.g. one per core) become
+    one table and one figure.  The settings in ``_MERGE_KEYS`` must agree, an
+    ``(arm, seed)`` pair may appear once, and an arm must have the same rate,
+    decay and options in every file.
+    """
+    from polarlinalg.experiments import report
+
+    if args.sweep is not None:
+        raise ValueError("--merge excludes --sweep")
+    if not args.no_plot and importlib.util.find_spec("matplotlib") is None:
+        raise ValueError(
+            "plots need matplotlib: pip install 'polarlinalg[experiments]' (or --no-plot)"
+        )
+    traces: list[Any] = []
+    merged: dict[str, Any] | None = None
+    seen: dict[tuple[str, int], str] = {}
+    for path in args.merge:
+        try:
+            runs, meta = report.read_json(path)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"--merge: cannot read {path!r} as an experiment JSON ({exc})"
+            ) from None
+        if meta.get("problem") != args.problem:
+            raise ValueError(
+                f"--merge: {path!r} holds the {meta.get('problem')!r} problem, not {args.problem!r}"
+            )
+        if merged is None:
+            merged = {**meta, "arms": dict(meta.get("arms", {})), "merged_from": []}
+        for key in _MERGE_KEYS:
+            if meta.get(key) != merged.get(key):
+                raise ValueError(
+                    f"--merge: {path!r} has {key} {meta.get(key)!r}, the first file "
+                    f"{merged.get(key)!r}; only runs of the same settings share a table"
+                )
+        for name, arm in meta.get("arms", {}).items():
+            if merged["arms"].setdefault(name, arm) != arm:
+                raise ValueError(
+                    f"--merge: arm {name!r} differs between files ({merged['arms'][name]} vs "
+                    f"{arm} in {path!r})"
+                )
+        for trace in runs:
+            key = (trace.arm, trace.seed)
+            if key in seen:
+                raise ValueError(
+                    f"--merge: arm {trace.arm!r} seed {trace.seed} is in both {seen[key]!r} "
+                    f"and {path!r}"
+                )
+            seen[key] = path
+            traces.append(trace)
+        merged["merged_from"].append({"path": str(path), "date": meta.get("date")})
+    assert merged is not None  # argparse asks for at least one file
+    merged["seeds"] = sorted({t.seed for t in traces})
+    if args.threshold is not None:
+        merged["threshold"] = args.threshold
+    out = Path(args.out or f"experiment-{args.problem}")
+    out.mkdir(parents=True, exist_ok=True)
+    return _report(traces, merged, out, plot=not args.no_plot)
 
 
 def _sweep(

@@ -326,3 +326,64 @@ def test_misspelt_arm_names_the_new_arms(tmp_path, capsys):
     assert cli.main(["logistic", "--arms", "shampo", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "unknown arm(s) shampo for logistic" in err and "shampoo, soap" in err
+
+
+def _quick_json(tmp_path, name, *extra):
+    out = tmp_path / name
+    argv = ["completion", "--quick", "--steps", "6", "--log-every", "3", *extra]
+    assert cli.main([*argv, "--no-plot", "--no-progress", "--out", str(out)]) == 0
+    return out / "completion.json"
+
+
+def test_merge_combines_separate_runs_into_one_report(tmp_path, capsys):
+    # seeds and arms run in separate processes make the same table as one run of them all
+    a = _quick_json(tmp_path, "a", "--arms", "adam,altgd", "--seeds", "1")
+    b = _quick_json(tmp_path, "b", "--arms", "adam,altgd", "--seeds", "2")
+    c = _quick_json(tmp_path, "c", "--arms", "muon-ns", "--seeds", "1,2")
+    whole = _quick_json(tmp_path, "whole", "--arms", "adam,altgd,muon-ns", "--seeds", "1,2")
+    capsys.readouterr()
+    out = tmp_path / "merged"
+    argv = ["completion", "--merge", str(a), str(b), str(c), "--out", str(out), "--no-plot"]
+    assert cli.main(argv) == 0
+    assert "seeds 1,2" in capsys.readouterr().out
+    merged, meta = report.read_json(out / "completion.json")
+    reference, _ = report.read_json(whole)
+    assert meta["seeds"] == [1, 2] and set(meta["arms"]) == {"adam", "altgd", "muon-ns"}
+    assert [p["path"] for p in meta["merged_from"]] == [str(a), str(b), str(c)]
+    key = lambda t: (t.arm, t.seed)  # noqa: E731
+    assert sorted(map(key, merged)) == sorted(map(key, reference))
+    by_key = {key(t): t for t in reference}
+    for t in merged:  # the same problem and arm: the same trajectory
+        np.testing.assert_allclose(t.columns["gap"], by_key[key(t)].columns["gap"], rtol=1e-12)
+    summary = json.loads((out / "completion.json").read_text())["summary"]
+    whole_summary = json.loads(whole.read_text())["summary"]
+    assert [(r["arm"], r["seeds"]) for r in summary] == [
+        (r["arm"], r["seeds"]) for r in whole_summary
+    ]
+    assert (out / "summary.md").is_file() and (out / "completion.csv").is_file()
+
+
+def test_merge_refuses_what_does_not_belong_together(tmp_path, capsys):
+    a = _quick_json(tmp_path, "a", "--arms", "adam", "--seeds", "1")
+    again = _quick_json(tmp_path, "again", "--arms", "adam", "--seeds", "1")
+    longer = _quick_json(tmp_path, "longer", "--arms", "adam", "--seeds", "2", "--steps", "9")
+    rate = _quick_json(tmp_path, "rate", "--arms", "adam", "--seeds", "2", "--lr", "adam=0.5")
+    (tmp_path / "junk.json").write_text("[1, 2]")
+    capsys.readouterr()
+    cases = [
+        ([a, again], "arm 'adam' seed 1 is in both"),
+        ([a, longer], "has steps 9, the first file 6"),
+        ([a, rate], "arm 'adam' differs between files"),
+        ([a, tmp_path / "missing.json"], "cannot read"),
+        ([a, tmp_path / "junk.json"], "cannot read"),
+    ]
+    for files, message in cases:
+        argv = ["completion", "--merge", *map(str, files), "--out", str(tmp_path / "m")]
+        assert cli.main([*argv, "--no-plot"]) == 2
+        assert message in capsys.readouterr().err
+    assert cli.main(["quadratic", "--merge", str(a), "--out", str(tmp_path / "m")]) == 2
+    assert "holds the 'completion' problem, not 'quadratic'" in capsys.readouterr().err
+    argv = ["completion", "--merge", str(a), "--sweep", "adam", "--out", str(tmp_path / "m")]
+    assert cli.main(argv) == 2
+    assert "--merge excludes --sweep" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()  # nothing written by a refused merge

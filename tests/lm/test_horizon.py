@@ -10,6 +10,7 @@ import pytest
 
 from polarlinalg.experiments.lm.cli import main
 from polarlinalg.experiments.lm.horizon import (
+    compare_directories,
     compare_horizons,
     horizon_json,
     horizon_markdown,
@@ -17,7 +18,7 @@ from polarlinalg.experiments.lm.horizon import (
     write_horizon,
 )
 from polarlinalg.experiments.lm.presets import get_preset
-from polarlinalg.experiments.lm.report import write_results
+from polarlinalg.experiments.lm.report import read_results, write_results
 from polarlinalg.experiments.lm.results import RunResult
 
 SHORT = get_preset("tiny")
@@ -317,3 +318,33 @@ def test_write_horizon_without_plots(tmp_path):
     c = _compare({"adamw": 2.0, "muon": 1.9}, {"adamw": 1.5, "muon": 1.4})
     written = write_horizon(tmp_path, c, plots=False)
     assert [p.name for p in written] == ["horizon.md", "horizon.json"]
+
+
+def test_horizon_reads_a_directory_without_log_csv(tmp_path):
+    # a long run committed without its (large) log.csv: the final losses in runs.json
+    # are enough for the comparison; the default read still asks for the log
+    _write(tmp_path / "short", SHORT, {"adamw": 2.0, "muon": 1.9, "normuon": 1.91})
+    long_runs = _results({"adamw": 1.5, "muon": 1.41, "normuon": 1.40})
+    for r in long_runs:  # a full-length training log, as a real run has
+        r.log.extend({"step": s, "train_loss": 3.0 - s / 1000} for s in range(2000))
+    write_results(
+        tmp_path / "long",
+        long_runs,
+        preset=LONG,
+        corpus_meta={},
+        device="cpu",
+        plots=False,
+        environment={"device": "cpu"},
+    )
+    _, logged = read_results(tmp_path / "long")
+    assert all(len(r.log) == 2000 for r in logged)
+    full = compare_directories(tmp_path / "short", tmp_path / "long")
+    (tmp_path / "long" / "log.csv").unlink()
+    with pytest.raises(ValueError, match=r"holds no log\.csv"):
+        read_results(tmp_path / "long")
+    _, runs = read_results(tmp_path / "long", require_log=False)
+    assert len(runs) == 9 and all(r.log == [] for r in runs)
+    assert [r.final_val_loss for r in runs] == [r.final_val_loss for r in logged]
+    bare = compare_directories(tmp_path / "short", tmp_path / "long")
+    assert horizon_json(bare) == horizon_json(full)
+    assert bare.long_steps == 2000

@@ -443,9 +443,13 @@ def compare_horizons(
 
 
 def compare_directories(short_dir: str | Path, long_dir: str | Path) -> HorizonComparison:
-    """:func:`compare_horizons` on two directories written by ``write_results``."""
-    short_info, short = read_results(short_dir)
-    long_info, long = read_results(long_dir)
+    """:func:`compare_horizons` on two directories written by ``write_results``.
+
+    Only ``runs.json`` is needed in each (final losses, rates, preset); ``log.csv`` is
+    read where present.
+    """
+    short_info, short = read_results(short_dir, require_log=False)
+    long_info, long = read_results(long_dir, require_log=False)
     return compare_horizons(
         short, long, short_preset=short_info["preset"], long_preset=long_info["preset"]
     )

@@ -290,21 +290,30 @@ def write_results(
     return written
 
 
-def read_results(directory: str | Path) -> tuple[dict[str, Any], list[RunResult]]:
-    """Read a directory written by :func:`write_results`; return ``(runs.json, results)``."""
+def read_results(
+    directory: str | Path, *, require_log: bool = True
+) -> tuple[dict[str, Any], list[RunResult]]:
+    """Read a directory written by :func:`write_results`; return ``(runs.json, results)``.
+
+    With ``require_log=False`` a directory whose ``log.csv`` is absent (kept out of a
+    repository for its size) is read from ``runs.json`` alone: every run's ``log`` is
+    then empty, which is enough for the final-loss comparisons of
+    :mod:`~polarlinalg.experiments.lm.horizon` but not for curves or a merge.
+    """
     directory = Path(directory)
     runs_path, log_path = directory / "runs.json", directory / "log.csv"
     for path in (runs_path, log_path):
-        if not path.is_file():
+        if not path.is_file() and (path is runs_path or require_log):
             raise ValueError(f"{str(directory)!r} holds no {path.name}; is it a results directory?")
     info = json.loads(runs_path.read_text(encoding="utf-8"))
     logs: dict[tuple[str, int], list[dict[str, float]]] = {}
-    with log_path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            key = (row.pop("arm"), int(row.pop("seed")))
-            entry = {k: float(v) for k, v in row.items() if v != ""}
-            entry["step"] = int(entry["step"])
-            logs.setdefault(key, []).append(entry)
+    if log_path.is_file():
+        with log_path.open(newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                key = (row.pop("arm"), int(row.pop("seed")))
+                entry = {k: float(v) for k, v in row.items() if v != ""}
+                entry["step"] = int(entry["step"])
+                logs.setdefault(key, []).append(entry)
     results = []
     for run in info["runs"]:
         results.append(
