@@ -348,3 +348,14 @@ def test_horizon_reads_a_directory_without_log_csv(tmp_path):
     bare = compare_directories(tmp_path / "short", tmp_path / "long")
     assert horizon_json(bare) == horizon_json(full)
     assert bare.long_steps == 2000
+
+
+def test_rates_equal_up_to_rounding_are_the_same_rate():
+    # a sweep's grid point 0.010000000000000002 and a preset's 0.01: the same rate
+    short = [_run("soap", s, 2.0, lrs={"soap": 0.010000000000000002}) for s in SEEDS]
+    long = [_run("soap", s, 1.2, lrs={"soap": 0.01}) for s in SEEDS]
+    other = [_run("soap", s, 1.2, lrs={"soap": 0.0100001}) for s in SEEDS]
+    same = compare_horizons(short, long, short_preset=SHORT, long_preset=LONG)
+    moved = compare_horizons(short, other, short_preset=SHORT, long_preset=LONG)
+    assert [a.lrs_differ for a in same.arms] == [False]
+    assert [a.lrs_differ for a in moved.arms] == [True]

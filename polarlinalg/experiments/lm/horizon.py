@@ -309,7 +309,9 @@ def _steps(runs: list[RunResult], preset_steps: int) -> list[int]:
 
 
 def _rates(runs: list[RunResult]) -> set[tuple[tuple[str, float], ...]]:
-    return {tuple(sorted(r.lrs.items())) for r in runs}
+    # to 12 significant digits: a rate written as 0.01 and one computed as
+    # 0.010000000000000002 (a sweep's grid) are the same rate
+    return {tuple(sorted((k, float(f"{v:.12g}")) for k, v in r.lrs.items())) for r in runs}
 
 
 def _pair(results: dict[str, list[RunResult]], arm: str, other: str) -> dict[str, Any]:
