@@ -236,7 +236,7 @@ def _matrix_part(
 
 
 def _optimizer_part(backends: list[Any], config: Any) -> list[dict]:
-    from polarlinalg.bench.optimizers import run_optimizers
+    from polarlinalg.bench.optimizers import gpt2_shapes, run_optimizers
     from polarlinalg.bench.runner import _stderr
 
     out = []
@@ -246,7 +246,17 @@ def _optimizer_part(backends: list[Any], config: Any) -> list[dict]:
     for backend in backends:
         if not backend.name.startswith(("torch", "jax")):
             continue
-        if "muon" in config.optimizer_families:
+        if "muon" in config.optimizer_families and _muon_step_too_slow(
+            backend, config.optimizer_shapes or gpt2_shapes(config.optimizer_layers)
+        ):
+            _stderr(
+                f"skip the muon optimizer step on {backend.name}: bfloat16 products are emulated "
+                "on this CPU (no bfloat16 in oneDNN, about 100x slower than float32), and "
+                "torch.optim.Muon always computes in bfloat16: one step of "
+                f"{config.optimizer_layers} GPT-2-small layer(s) would take minutes "
+                "(polarlinalg.torch.Muon computes in float32 here by default)"
+            )
+        elif "muon" in config.optimizer_families:
             try:
                 out.append(
                     run_optimizers(
@@ -262,6 +272,23 @@ def _optimizer_part(backends: list[Any], config: Any) -> list[dict]:
         if backend.name.startswith("torch"):
             out.extend(_kronecker_families(backend, config))
     return out
+
+
+def _muon_step_too_slow(backend: Any, shapes: Any) -> bool:
+    """Whether ``torch.optim.Muon`` on ``shapes`` is too slow to time on ``backend``.
+
+    True for PyTorch on a CPU whose bfloat16 products are emulated, once the
+    Newton–Schulz work ``Σ k²N`` exceeds what the anchor rows time there
+    (:data:`~polarlinalg.bench.candidates.EMULATED_BF16_WORK`; one GPT-2-small layer
+    is 81 times that).
+    """
+    from polarlinalg._dtypes import has_bfloat16_matmul
+    from polarlinalg.bench.candidates import EMULATED_BF16_WORK
+
+    if not backend.name.startswith("torch") or has_bfloat16_matmul(backend.xp, backend.device):
+        return False
+    work = sum(min(m, n) ** 2 * max(m, n) for m, n in shapes)
+    return work > EMULATED_BF16_WORK
 
 
 def _kronecker_families(backend: Any, config: Any) -> list[dict]:

@@ -185,7 +185,7 @@ def run_matrix(
                 floors = FloorProgram(backend, case.dtype)
                 for cand in candidates:
                     if not cand.supports(case):
-                        skipped.append(_skip(backend, case, cand.name, "shape not supported"))
+                        skipped.append(_skip(backend, case, cand.name, cand.unsupported))
                         continue
                     try:
                         row = _row(backend, case, cand, xs, ref, floors, config)

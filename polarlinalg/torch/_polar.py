@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from polarlinalg._dtypes import fast_bfloat16_dtype
 from polarlinalg._methods import get_method
 from polarlinalg._rules import PolarGradRule, as_matrices
 from polarlinalg._rules.hyperparams import (
@@ -244,6 +245,19 @@ class PolarGrad(_MatrixOptimizer):
             self._choose(group, p)
 
 
+def _default_half(group: Mapping[str, Any]) -> torch.dtype:
+    """Default compute dtype of a polynomial polar step: bfloat16, as ``torch.optim.Muon``.
+
+    Except where PyTorch emulates bfloat16 products (a CPU without bfloat16 support
+    in oneDNN, e.g. AVX2-only x86, where they run about 100× slower than float32):
+    there float32, whose result is at least as accurate.  The group's first
+    parameter decides the device.
+    """
+    params = group["params"]
+    device = params[0].device if params else torch.device("cpu")
+    return fast_bfloat16_dtype(torch, device)
+
+
 class Muon(_MatrixOptimizer):
     r"""Muon, a drop-in for ``torch.optim.Muon`` with any polar method.
 
@@ -256,8 +270,10 @@ class Muon(_MatrixOptimizer):
     Extra keywords: ``method`` (default ``"newton_schulz"``; any of
     :data:`polarlinalg.METHODS`), ``coefficients`` (a schedule name or rows,
     replacing ``ns_coefficients``) and ``compute_dtype`` (default: bfloat16
-    for the polynomial methods, as ``torch.optim.Muon``; the parameter's
-    dtype, at least float32, for the others).  As ``torch.optim.Muon``, it
+    for the polynomial methods, as ``torch.optim.Muon``, except on CPUs where
+    PyTorch emulates bfloat16 products, about 100× slower than float32 (no
+    AVX-512/AMX, e.g. AVX2-only x86): float32 there; the parameter's dtype, at
+    least float32, for the other methods).  As ``torch.optim.Muon``, it
     refuses parameters with fewer or more than two dimensions (ValueError),
     but ``flatten=True`` (or the param-group key) takes a conv weight as one
     ``(out, in·kh·kw)`` matrix.  It has no AdamW path: a group with
@@ -343,7 +359,7 @@ class Muon(_MatrixOptimizer):
     def _matrix_rule(self, group: Mapping[str, Any]) -> PolarGradRule:
         compute_dtype = group["compute_dtype"]
         if compute_dtype is None and get_method(group["method"]).low_precision:
-            compute_dtype = torch.bfloat16
+            compute_dtype = _default_half(group)
         rule = muon_rule(
             momentum=group["momentum"],
             nesterov=group["nesterov"],
@@ -430,8 +446,9 @@ class NorMuon(RuleOptimizer):
     adjust_lr_fn : {None, "original", "match_rms_adamw"}
         Muon's shape factor (``"preserve_norm"`` only), as ``torch.optim.Muon``.
     method, ns_coefficients, ns_steps, coefficients, compute_dtype
-        The polar step, as in :class:`Muon` (default: bfloat16 Newton–Schulz
-        with Jordan's coefficients, 5 steps).
+        The polar step, as in :class:`Muon` (default: Newton–Schulz with
+        Jordan's coefficients, 5 steps, in bfloat16, or float32 on CPUs where
+        PyTorch emulates bfloat16 products).
     ns_eps : float, default 1e-7
         Floor of the normalising Frobenius norm.
     layout : {"out_in", "in_out"}, default "out_in"
@@ -485,6 +502,6 @@ class NorMuon(RuleOptimizer):
     def _rule_kwargs(self, group: Mapping[str, Any]) -> dict[str, Any]:
         kwargs = super()._rule_kwargs(group)
         if kwargs["compute_dtype"] is None and get_method(kwargs["method"]).low_precision:
-            kwargs["compute_dtype"] = torch.bfloat16  # as torch.optim.Muon
+            kwargs["compute_dtype"] = _default_half(group)  # as torch.optim.Muon where fast
         kwargs["method_options"] = kwargs["method_options"] or {}
         return kwargs
