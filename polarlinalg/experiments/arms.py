@@ -24,6 +24,7 @@ has no Shampoo or SOAP arm; their rates come from a pilot sweep at the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -115,29 +116,23 @@ _STEPLR_QUAD = (25, 0.99)
 _STEPLR = (25, 0.95)
 _SOAP = {"weight_decay": 0.0}  # the reference's 0.01 off: no arm here decays its weights
 
-# Shampoo and SOAP: not in the paper, so their rates come from a pilot at the --quick sizes
-# (float32, seed 42, the quick steps), grids of factors 2-3 with the chosen rate inside,
-# checked at the full sizes (PROBLEMS in cli.py has the quick overrides):
-#   quadratic, Shampoo: 1e-2 → 3.0e-1, 2e-2 → 3.1e-8, 3e-2 → 1.1e-10, 5e-2 → 1.2e-10,
-#     1e-1 → 1.6e-10, 3e-1 → 4.2e-10, 1 → 3.8e4 (gap; 3 → 6.7e-8, oscillating); full size,
-#     1000 steps: 2e-2, 5e-2, 1e-1 all reach the float32 floor (6e-9 … 1.4e-8), 5e-2 and
-#     1e-1 in 130 steps, 2e-2 in 210.
-#   quadratic, SOAP (ε = 1e-2): 1e-2 → 1.8e5, 2e-2 → 4.5e1, 3e-2 → 7.3, 5e-2 → 1.2e1,
-#     1e-1 → 5.2e1; full size, 4000 steps: 2e-3 → 1.7e8, 5e-3 → 1.2e2, 1e-2 → 5.2e2,
-#     2e-2 → 2.1e3.  The reference's ε = 1e-8 fails in float32 at any rate (3.6e6 at 1e-5
-#     from 3.5e6): at the first step ``rot(G)`` is diagonal up to rounding, the rounding
-#     (float32 ε·‖G‖, here ~1e-3) swamps ε, and Adam's ratio of two roundings makes entries
-#     up to 4e4 where ``rot(M)/(√V + ε)`` should be below 1.  ε = 1e-4 suffices at the quick
-#     size but not at the full one (3.6e9 after 300 steps); 1e-2 … 1e2 match float64 with
-#     the reference ε (2.5e5 after 300 steps).
-#   logistic (last-tenth minibatch loss), Shampoo: 3e-3 → 9.9e4, 5e-3 → 3.5e4, 1e-2 → 1.12e4,
-#     2e-2 → 1.19e4, 3e-2 → 1.28e4, 1e-1 → 2.4e4; full size, 200 steps: 3e-3 → 1.2e7,
-#     1e-2 → 3.7e5, 3e-2 → 8.4e5.  SOAP: 2e-2 → 6.7e4, 5e-2 → 1.5e4, 1e-1 → 2.2e4,
-#     2e-1 → 3.8e4; full size, 300 steps: 2e-2 → 1.1e7, 5e-2 → 1.2e6, 1e-1 → 2.3e6.
-#   completion, Shampoo: 1e-2 → 8.4e-5, 3e-2 → 1.6e-9, 1e-1 → 6.0e-14, 3e-1 → 2.5e-13,
-#     1 → 6.0e-6; full size, 1000 steps: 3e-2 → 3.5e-14 (160 steps to 1e-6×),
-#     1e-1 → 5.5e-14 (140), 3e-1 → 3.8e-6.  SOAP: 3e-2 → 1.7e-3, 5e-2 → 2.5e-5,
-#     1e-1 → 6.1e-5, 2e-1 → 2.1e-4; full size: 2e-2 → 3.2e-4, 5e-2 → 1.3e-5, 1e-1 → 5.2e-5.
+# Shampoo and SOAP are not in the paper.  Their full-size rates are the interior optima of
+# bracketed sweeps (grid factor √10, float32, seed 1042, which is not a result seed;
+# ``polarlinalg experiment PROBLEM --sweep shampoo,soap``, 2026-12-06, results in
+# benchmarks/results/experiments/sweep-*.json and docs/experiments.md):
+#   quadratic (final gap): Shampoo 5e-3 → 0.27, 1.58e-2 → 1.1e-8, 5e-2 → 27.9,
+#     0.158 → 5.6e-8 (not monotone); SOAP 1.58e-3 → 3.9e8, 5e-3 → 121, 1.58e-2 → 1.3e3.
+#   logistic (last-tenth minibatch loss): Shampoo 3.16e-4 → 1.6e7, 1e-3 → 2.76e5,
+#     3.16e-3 → 2.95e5, 1e-2 → 3.87e5; SOAP 5e-3 → 6.9e6, 1.58e-2 → 4.68e5, 5e-2 → 1.17e6.
+#   completion (final gap): Shampoo 1e-2 → 7.6e-14, 3.16e-2 → 3.5e-14, 1e-1 → 5.1e-14;
+#     SOAP 1.58e-2 → 0.68, 5e-2 → 1.3e-5, 0.158 → 1.2e-4.
+# The --quick sizes keep the rates of an earlier pilot at those sizes (PROBLEMS in cli.py).
+# SOAP's ε on the quadratic problem: the reference's ε = 1e-8 fails in float32 at any rate
+# (3.6e6 at 1e-5 from 3.5e6): at the first step ``rot(G)`` is diagonal up to rounding, the
+# rounding (float32 ε·‖G‖, here ~1e-3) swamps ε, and Adam's ratio of two roundings makes
+# entries up to 4e4 where ``rot(M)/(√V + ε)`` should be below 1.  ε = 1e-4 suffices at the
+# quick size but not at the full one (3.6e9 after 300 steps); 1e-2 … 1e2 match float64 with
+# the reference ε (2.5e5 after 300 steps).
 _SOAP_QUADRATIC = {**_SOAP, "eps": 1e-2}
 
 
@@ -206,7 +201,7 @@ def _quadratic() -> list[Arm]:
         ),
         Arm("adam", "Adam", "adam", 5e-2),
         Arm("adam-decay", "Adam (lr↓)", "adam", 5e-2, _STEPLR_QUAD),
-        *_preconditioners(5e-2, 5e-3, _SOAP_QUADRATIC, "SOAP (ε=1e-2)"),
+        *_preconditioners(0.05 / math.sqrt(10.0), 5e-3, _SOAP_QUADRATIC, "SOAP (ε=1e-2)"),
         Arm("newton", "Newton (inverse Hessian)", "newton", 0.25),
     ]
 
@@ -251,7 +246,7 @@ def _logistic() -> list[Arm]:
         ),
         Arm("adam", "Adam", "adam", 5e-3),
         Arm("adam-decay", "Adam (lr↓)", "adam", 1e-2, _STEPLR),
-        *_preconditioners(1e-2, 5e-2),
+        *_preconditioners(1e-3, 0.05 / math.sqrt(10.0)),
     ]
 
 
@@ -297,7 +292,7 @@ def _completion() -> list[Arm]:
         ),
         Arm("adam", "Adam", "adam", 5e-2),
         Arm("adam-decay", "Adam (lr↓)", "adam", 5e-2, _STEPLR),
-        *_preconditioners(1e-1, 5e-2),
+        *_preconditioners(0.1 / math.sqrt(10.0), 5e-2),
         Arm("altgd", "Alternating GD", "altgd", 5e1),
     ]
 

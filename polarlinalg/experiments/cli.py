@@ -37,8 +37,9 @@ class ProblemConfig:
     ``quick_lr`` overrides arm learning rates at the quick size: PolarGrad's
     rate scales with ``1/‖∇f‖_*``, which shrinks with the problem, so the
     paper's rates do not carry over (chosen by a sweep; docs/experiments.md);
-    SOAP's best rate on the quadratic problem also differs between the sizes
-    (the pilot is in :mod:`polarlinalg.experiments.arms`).
+    Shampoo's and SOAP's full-size rates come from sweeps at the full size
+    (:mod:`polarlinalg.experiments.arms`); the quick sizes keep an earlier
+    pilot's.
     """
 
     steps: int
@@ -61,7 +62,9 @@ PROBLEMS: dict[str, ProblemConfig] = {
             "polargrad-qdwh2": 3.2e-6,
             "polargradm-momentum-first": 8e-6,
             "polargradm-polar-first": 1.6e-5,
-            "soap": 3e-2,  # full size: 5e-3 (arms.py has both pilots)
+            # an earlier pilot's quick-size rates; full size: the sweep's (arms.py)
+            "shampoo": 5e-2,
+            "soap": 3e-2,
         },
     ),
     "logistic": ProblemConfig(
@@ -75,6 +78,9 @@ PROBLEMS: dict[str, ProblemConfig] = {
             "polarsgd-zolo": 4.5e-6,
             "polarsgdm-momentum-first": 7.5e-6,
             "polarsgdm-polar-first": 7.5e-6,
+            # the pilot's quick-size rates; full size: the sweep's 1e-3 and 1.58e-2 (arms.py)
+            "shampoo": 1e-2,
+            "soap": 5e-2,
         },
     ),
     "completion": ProblemConfig(
