@@ -16,7 +16,10 @@ loaded machine.
 * When a block is followed by ``Output:`` and a ```text block, what the block
   prints must match it: the same words, and numbers that agree to two units
   of their last printed digit (or 3 %, whichever is looser) so that another
-  BLAS does not turn the check red, while another result does.
+  BLAS does not turn the check red, while another result does.  A page may
+  loosen that for one block whose printed numbers follow a float32 training
+  trajectory (rounding differences between CPUs and BLAS kernels grow along
+  it): ``Output (numbers within N %: the reason):`` compares to N %.
 
 ``test_mkdocs_build_strict`` builds the site with its API reference
 (``mkdocs build --strict``) when mkdocs and mkdocstrings are installed.
@@ -54,6 +57,7 @@ class Block:
     heading: str
     source: str
     output: str | None
+    tolerance: float = 0.03
 
     @property
     def id(self) -> str:
@@ -69,7 +73,10 @@ def page_blocks(page: Path) -> list[Block]:
     """Return every ```python block of ``page`` with the ```text output shown after it."""
     text = page.read_text(encoding="utf-8")
     fence = re.compile(r"^```python\n(.*?)^```[ \t]*$", re.S | re.M)
-    output = re.compile(r"\A\s*Output:\s*\n\s*```text\n(.*?)^```", re.S | re.M)
+    output = re.compile(
+        r"\A\s*Output(?: \(numbers within (\d+(?:\.\d+)?) %:[^)\n]*\))?:\s*\n\s*```text\n(.*?)^```",
+        re.S | re.M,
+    )
     heading, pos, out = "top", 0, []
     for match in fence.finditer(text):
         in_code = False
@@ -86,7 +93,8 @@ def page_blocks(page: Path) -> list[Block]:
                 line=text.count("\n", 0, match.start()) + 1,
                 heading=heading,
                 source=match.group(1),
-                output=shown.group(1) if shown else None,
+                output=shown.group(2) if shown else None,
+                tolerance=float(shown.group(1)) / 100 if shown and shown.group(1) else 0.03,
             )
         )
     return out
@@ -139,8 +147,8 @@ def _skip_reason(block: Block) -> str | None:
     return None
 
 
-def _numbers_agree(got: str, want: str) -> bool:
-    """Whether two numbers printed alike agree to two units of the last digit or 3 %."""
+def _numbers_agree(got: str, want: str, rel: float = 0.03) -> bool:
+    """Whether two numbers printed alike agree to two units of the last digit or ``rel``."""
     a, b = float(got), float(want)
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)
@@ -148,10 +156,10 @@ def _numbers_agree(got: str, want: str) -> bool:
     decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
     exponent = int(re.split(r"[eE]", want)[1]) if re.search(r"[eE]", want) else 0
     unit = 10.0 ** (exponent - decimals)
-    return abs(a - b) <= max(2 * unit, 0.03 * abs(b))
+    return abs(a - b) <= max(2 * unit, rel * abs(b))
 
 
-def assert_output_matches(printed: str, shown: str) -> None:
+def assert_output_matches(printed: str, shown: str, rel: float = 0.03) -> None:
     """Compare what a block printed with the ```text block the page shows after it."""
     got_lines = [line.rstrip() for line in printed.strip().splitlines()]
     want_lines = [line.rstrip() for line in shown.strip().splitlines()]
@@ -162,7 +170,7 @@ def assert_output_matches(printed: str, shown: str) -> None:
         message = f"printed\n  {got}\nthe page shows\n  {want}"
         assert NUMBER.sub("#", got).split() == NUMBER.sub("#", want).split(), message
         for g, w in zip(NUMBER.findall(got), NUMBER.findall(want), strict=True):
-            assert _numbers_agree(g, w), message
+            assert _numbers_agree(g, w, rel), message
 
 
 BLOCKS = [block for page in PAGES for block in page_blocks(page)]
@@ -198,7 +206,33 @@ def test_python_block_runs(block: Block):
     )
     assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
     if block.output is not None:
-        assert_output_matches(result.stdout, block.output)
+        assert_output_matches(result.stdout, block.output, block.tolerance)
+
+
+def test_loosened_output_is_read_from_the_page(tmp_path):
+    page = tmp_path / "page.md"
+    block = "```python\nprint(1)\n```\n\n"
+    page.write_text(
+        f"{block}Output:\n\n```text\n1\n```\n\n"
+        f"{block}Output (numbers within 50 %: float32 training follows the BLAS):\n\n"
+        "```text\n1\n```\n",
+        encoding="utf-8",
+    )
+    plain, loose = _blocks_of(page)
+    assert (plain.output, plain.tolerance) == ("1\n", 0.03)
+    assert (loose.output, loose.tolerance) == ("1\n", 0.5)
+    assert_output_matches("Muon  1.4e+00", "Muon  2.2e+00", 0.5)
+    with pytest.raises(AssertionError):
+        assert_output_matches("Muon  0.9e+00", "Muon  2.2e+00", 0.5)
+
+
+def _blocks_of(page):
+    global ROOT
+    saved, ROOT = ROOT, page.parent
+    try:
+        return page_blocks(page)
+    finally:
+        ROOT = saved
 
 
 @pytest.mark.parametrize(
